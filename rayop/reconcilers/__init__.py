@@ -1,0 +1,1 @@
+"""Reconcilers for ray.io/v1 RayCluster, RayJob and RayService."""

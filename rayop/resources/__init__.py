@@ -1,0 +1,1 @@
+"""Typed models of the ray.io/v1 kinds and the core kinds rayop reads."""
