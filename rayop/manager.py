@@ -1,0 +1,228 @@
+"""The manager: one process-level runner for shared informers, controllers and leader election.
+
+``Manager`` runs inside the caller's event loop and keeps no global state, so it embeds in another
+asyncio program (another operator, a test) as easily as it runs as rayop's own process. It
+installs no signal handlers; the ``rayop`` command does that for itself.
+
+Start-up order, as controller-runtime's: informers start and sync first (every replica keeps a warm
+cache, leader or not); then, when leader election is on, the manager waits for the lease; then the
+controllers' workers start. Losing the lease stops every worker at once — mid-reconcile if need be
+— and :meth:`Manager.run` raises :class:`LeaderElectionLost`. A graceful stop stops taking keys,
+lets reconciles in progress finish within ``graceful_shutdown_timeout``, stops the informers and
+releases the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from .cache import Cache, TrackingClient, WriteTracker
+from .client import ClusterClient, Kind
+from .clock import Clock, RealClock
+from .controller import Controller
+from .errors import RayopError
+from .events import EventRecorder
+from .handlers import Mapper, Predicate, enqueue_owner, enqueue_self
+from .informer import Informer, SharedInformers
+from .leader import LeaderElectionConfig, LeaderElector
+from .metrics import ControllerMetrics, WorkQueueMetrics
+from .queue import WorkQueue
+from .ratelimit import default_controller_rate_limiter
+from .reconcile import Reconciler, Request
+
+__all__ = ["LeaderElectionLost", "Manager", "ManagerOptions", "Watch"]
+
+_log = structlog.get_logger("rayop.manager")
+
+
+class LeaderElectionLost(RayopError):
+    """The manager lost its leader lease; the process should exit and start over."""
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One extra kind a controller watches, and how its events map to requests."""
+
+    kind: Kind
+    mapper: Mapper
+    predicate: Predicate | None = None
+
+
+@dataclass
+class ManagerOptions:
+    """How the manager runs; the defaults are controller-runtime's."""
+
+    namespaces: Sequence[str] = ()
+    label_selector: str | None = None
+    leader_election: LeaderElectionConfig | None = None
+    graceful_shutdown_timeout: float = 30.0
+    sync_timeout: float | None = 120.0
+    component: str = "rayop"
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+
+class Manager:
+    """Owns the shared informers, the controllers, the event recorder, metrics and the lease."""
+
+    def __init__(
+        self,
+        client: ClusterClient,
+        *,
+        clock: Clock | None = None,
+        options: ManagerOptions | None = None,
+    ) -> None:
+        self.options = options or ManagerOptions()
+        self.clock = clock or RealClock()
+        self.api = client
+        self.informers = SharedInformers(
+            client,
+            clock=self.clock,
+            namespace=_single(self.options.namespaces),
+            label_selector=self.options.label_selector,
+        )
+        self.cache = Cache(self.informers)
+        self.tracker = WriteTracker(self.informers, clock=self.clock)
+        self.client = TrackingClient(client, self.tracker)
+        self.events = EventRecorder(client, component=self.options.component, clock=self.clock)
+        self.registry = self.options.registry
+        self.controller_metrics = ControllerMetrics(self.registry)
+        self.queue_metrics = WorkQueueMetrics(self.registry)
+        self.controllers: list[Controller] = []
+        self.elector: LeaderElector | None = None
+        self._started = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._leader_task: asyncio.Task[None] | None = None
+
+    # -- wiring --------------------------------------------------------------------------------
+
+    def informer(self, kind: Kind) -> Informer:
+        """Return the shared informer for ``kind`` (created on first use)."""
+        return self.informers.get_or_create(kind)
+
+    def add_controller(
+        self,
+        name: str,
+        reconciler: Reconciler,
+        *,
+        for_kind: Kind,
+        owns: Sequence[Kind] = (),
+        watches: Sequence[Watch] = (),
+        predicate: Predicate | None = None,
+        max_concurrent_reconciles: int = 1,
+        reconcile_timeout: float | None = None,
+    ) -> Controller:
+        """Add a controller of ``for_kind`` that also reacts to the kinds it owns and watches."""
+        queue: WorkQueue[Request] = WorkQueue(
+            clock=self.clock, rate_limiter=default_controller_rate_limiter(), name=name,
+            metrics=self.queue_metrics,
+        )
+        controller = Controller(
+            name, reconciler, clock=self.clock, queue=queue,
+            max_concurrent_reconciles=max_concurrent_reconciles,
+            reconcile_timeout=reconcile_timeout, tracker=self.tracker,
+            metrics=self.controller_metrics,
+        )
+        controller.watch(self.informer(for_kind), mapper=enqueue_self, predicate=predicate)
+        for owned in owns:
+            controller.watch(self.informer(owned), mapper=enqueue_owner(for_kind))
+        for extra in watches:
+            controller.watch(
+                self.informer(extra.kind), mapper=extra.mapper, predicate=extra.predicate
+            )
+        self.controllers.append(controller)
+        return controller
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def synced(self) -> bool:
+        """True once every informer has listed and is watching."""
+        return self.informers.has_synced
+
+    @property
+    def is_leader(self) -> bool:
+        """True while this manager may reconcile (always, without leader election)."""
+        return self.elector is None or self.elector.is_leader
+
+    async def wait_started(self) -> None:
+        """Wait until the controllers' workers are running."""
+        await self._started.wait()
+
+    # -- running -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until :meth:`stop` is called (returns) or the lease is lost (raises)."""
+        self.informers.start_all()
+        try:
+            await self.informers.wait_for_sync(timeout=self.options.sync_timeout)
+            lost = await self._lead()
+            if lost is None:
+                return
+            for controller in self.controllers:
+                controller.start()
+            self._started.set()
+            _log.info("manager started", controllers=[c.name for c in self.controllers])
+            await self._until_stop_or(lost)
+        finally:
+            await self._shutdown()
+
+    async def _lead(self) -> asyncio.Event | None:
+        """Wait for leadership; return the event set when it is lost (None if stopped first)."""
+        config = self.options.leader_election
+        if config is None:
+            return asyncio.Event()
+        self.elector = LeaderElector(self.api, config, clock=self.clock)
+        self._leader_task = asyncio.get_running_loop().create_task(
+            self.elector.run(), name="rayop-leader-election"
+        )
+        leading = asyncio.ensure_future(self.elector.leading.wait())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({leading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for fut in (leading, stopping):
+            fut.cancel()
+        if self._stopping.is_set():
+            return None
+        return self.elector.lost
+
+    async def _until_stop_or(self, lost: asyncio.Event) -> None:
+        stop = asyncio.ensure_future(self._stopping.wait())
+        gone = asyncio.ensure_future(lost.wait())
+        await asyncio.wait({stop, gone}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        gone.cancel()
+        if lost.is_set() and not self._stopping.is_set():
+            _log.error("leader lease lost: stopping every controller now")
+            for controller in self.controllers:
+                await controller.cancel()
+            raise LeaderElectionLost("lost the leader lease")
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to shut down gracefully and return."""
+        self._stopping.set()
+
+    async def _shutdown(self) -> None:
+        timeout = self.options.graceful_shutdown_timeout
+        results = await asyncio.gather(
+            *(c.stop(drain_timeout=timeout) for c in self.controllers), return_exceptions=True
+        )
+        if not all(r is True for r in results):
+            _log.warning("graceful shutdown timed out; in-flight reconciles were cancelled")
+        await self.informers.stop_all()
+        if self._leader_task is not None:
+            self._leader_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._leader_task
+        await self.events.aclose()
+        _log.info("manager stopped")
+
+
+def _single(namespaces: Sequence[str]) -> str | None:
+    """The informer scope: one namespace, or all (several namespaces are filtered by mapper)."""
+    return namespaces[0] if len(namespaces) == 1 else None
+
