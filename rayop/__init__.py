@@ -3,6 +3,7 @@
 from .client import (
     BUILTIN_KINDS,
     CONFIGMAP,
+    ENDPOINTS,
     EVENT,
     EVENTS_V1_EVENT,
     JOB,
@@ -51,6 +52,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BUILTIN_KINDS",
     "CONFIGMAP",
+    "ENDPOINTS",
     "EVENT",
     "EVENTS_V1_EVENT",
     "JOB",

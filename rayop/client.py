@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 __all__ = [
     "BUILTIN_KINDS",
     "CONFIGMAP",
+    "ENDPOINTS",
     "EVENT",
     "EVENTS_V1_EVENT",
     "JOB",
@@ -87,6 +88,7 @@ class Kind:
 
 POD = Kind("", "v1", "Pod", "pods")
 SERVICE = Kind("", "v1", "Service", "services")
+ENDPOINTS = Kind("", "v1", "Endpoints", "endpoints")
 EVENT = Kind("", "v1", "Event", "events")
 CONFIGMAP = Kind("", "v1", "ConfigMap", "configmaps")
 SECRET = Kind("", "v1", "Secret", "secrets")
@@ -99,7 +101,7 @@ RAYJOB = Kind("ray.io", "v1", "RayJob", "rayjobs")
 RAYSERVICE = Kind("ray.io", "v1", "RayService", "rayservices")
 
 BUILTIN_KINDS: tuple[Kind, ...] = (
-    POD, SERVICE, EVENT, CONFIGMAP, SECRET, NAMESPACE, JOB, LEASE, EVENTS_V1_EVENT
+    POD, SERVICE, ENDPOINTS, EVENT, CONFIGMAP, SECRET, NAMESPACE, JOB, LEASE, EVENTS_V1_EVENT
 )
 """The core kinds every API server (and the fake cluster) knows without a CRD."""
 
