@@ -1,0 +1,217 @@
+"""The RayCluster reconciler: head pod, worker pods per group, head Service, status.
+
+Each reconcile compares what the cluster's spec asks for with the pods and Service the cache shows
+(only those the cluster controls, by owner uid) and takes the smallest step towards it:
+
+1. suspended → delete every pod, report ``suspended``;
+2. the head Service ``<cluster>-head-svc`` exists;
+3. one head pod: a failed or missing one is replaced;
+4. per worker group: pods named in ``scaleStrategy.workersToDelete`` go first, failed pods are
+   replaced, and the count moves to ``replicas`` (clamped to ``[minReplicas, maxReplicas]``) —
+   scaling down removes pods that are not ready first, then the newest, never a healthy pod
+   while an unhealthy one is left;
+5. the status — state, replica counts, head IPs, endpoints, conditions — is written only when it
+   changed.
+
+Pods are created with ``generateName``; the manager's write tracking makes sure the next reconcile
+sees them in the cache before counting again, so a lagging cache never doubles a group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from ..cache import Cache
+from ..client import POD, RAYCLUSTER, SERVICE, ClusterClient, Obj, PatchType
+from ..clock import Clock, format_time
+from ..errors import AlreadyExists, NotFound
+from ..events import EventRecorder
+from ..reconcile import Request, Result
+from ..resources.raycluster import RayClusterSpec, WorkerGroupSpec
+from .raycluster_pods import (
+    HEAD_GROUP,
+    LABEL_CLUSTER,
+    LABEL_GROUP,
+    LABEL_NODE_TYPE,
+    build_head_pod,
+    build_head_service,
+    build_worker_pod,
+    head_service_name,
+)
+from .raycluster_status import cluster_status, desired_replicas, pod_failed, pod_ready
+from .status_util import invalid_spec_status, parse_spec, status_changed
+
+__all__ = ["RayClusterReconciler"]
+
+_log = structlog.get_logger("rayop.raycluster")
+
+
+@dataclass(frozen=True)
+class _Observed:
+    cluster: Obj
+    spec: RayClusterSpec
+    head_pods: list[Obj]
+    workers: dict[str, list[Obj]]
+    service: Obj | None
+
+
+class RayClusterReconciler:
+    """Reconciles ``ray.io/v1`` RayClusters into pods and a head Service."""
+
+    def __init__(
+        self, client: ClusterClient, cache: Cache, events: EventRecorder, *, clock: Clock
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self.events = events
+        self.clock = clock
+
+    async def reconcile(self, request: Request) -> Result:
+        """Move the RayCluster named by ``request`` one step towards its spec."""
+        cluster = self.cache.get(RAYCLUSTER, request.name, namespace=request.namespace)
+        if cluster is None or cluster["metadata"].get("deletionTimestamp"):
+            return Result()  # owner references delete the pods and the Service
+        spec = parse_spec(RayClusterSpec, cluster)
+        if not isinstance(spec, RayClusterSpec):
+            await self._report_invalid(cluster, spec)
+            return Result()
+        observed = self._observe(cluster, spec)
+        if spec.suspend:
+            await self._delete_pods(cluster, [*observed.head_pods, *_flat(observed.workers)],
+                                    reason="suspended")
+        else:
+            await self._ensure_service(observed)
+            await self._reconcile_head(observed)
+            groups = spec.worker_group_specs or []
+            for group in groups:
+                await self._reconcile_group(observed, group)
+            known = {g.group_name for g in groups}
+            orphans = [p for name, pods in observed.workers.items() if name not in known
+                       for p in pods]
+            await self._delete_pods(cluster, orphans, reason="group removed from spec")
+        await self._write_status(self._observe(cluster, spec))
+        return Result()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _observe(self, cluster: Obj, spec: RayClusterSpec) -> _Observed:
+        meta = cluster["metadata"]
+        pods = [
+            p for p in self.cache.list(POD, namespace=meta["namespace"],
+                                       label_selector=f"{LABEL_CLUSTER}={meta['name']}")
+            if _controlled_by(p, meta["uid"]) and not p["metadata"].get("deletionTimestamp")
+        ]
+        head = [p for p in pods if p["metadata"]["labels"].get(LABEL_NODE_TYPE) == "head"]
+        workers: dict[str, list[Obj]] = {}
+        for p in pods:
+            if p["metadata"]["labels"].get(LABEL_NODE_TYPE) == "worker":
+                workers.setdefault(p["metadata"]["labels"].get(LABEL_GROUP, ""), []).append(p)
+        service = self.cache.get(SERVICE, head_service_name(meta["name"]),
+                                 namespace=meta["namespace"])
+        return _Observed(cluster, spec, _by_age(head), {k: _by_age(v) for k, v in workers.items()},
+                         service)
+
+    # -- acting --------------------------------------------------------------------------------
+
+    async def _ensure_service(self, observed: _Observed) -> None:
+        if observed.service is not None:
+            return
+        body = build_head_service(observed.cluster, observed.spec)
+        try:
+            await self.client.create(SERVICE, body, namespace=body["metadata"]["namespace"])
+        except AlreadyExists:
+            return
+        self.events.normal(observed.cluster, "CreatedService",
+                           f"Created head Service {body['metadata']['name']}")
+
+    async def _reconcile_head(self, observed: _Observed) -> None:
+        failed = [p for p in observed.head_pods if pod_failed(p)]
+        await self._delete_pods(observed.cluster, failed, reason="failed")
+        alive = [p for p in observed.head_pods if not pod_failed(p)]
+        if not alive:
+            pod = build_head_pod(observed.cluster, observed.spec.head_group_spec)
+            await self._create_pod(observed.cluster, pod, HEAD_GROUP)
+        elif len(alive) > 1:
+            await self._delete_pods(observed.cluster, alive[1:], reason="extra head")
+
+    async def _reconcile_group(self, observed: _Observed, group: WorkerGroupSpec) -> None:
+        pods = observed.workers.get(group.group_name, [])
+        doomed = set((group.scale_strategy.workers_to_delete or []) if group.scale_strategy
+                     else [])
+        failed = [p for p in pods if pod_failed(p) or p["metadata"]["name"] in doomed]
+        await self._delete_pods(observed.cluster, failed, reason="failed or listed in "
+                                "scaleStrategy.workersToDelete")
+        alive = [p for p in pods if p not in failed]
+        want = 0 if group.suspend else desired_replicas(group)
+        if len(alive) < want:
+            for _ in range(want - len(alive)):
+                await self._create_pod(observed.cluster,
+                                       build_worker_pod(observed.cluster, group), group.group_name)
+        elif len(alive) > want:
+            # Not-ready pods go first, then the newest: healthy old pods are kept.
+            newest_first = sorted(alive, key=_created, reverse=True)
+            surplus = sorted(newest_first, key=pod_ready)[: len(alive) - want]
+            await self._delete_pods(observed.cluster, surplus, reason="scale down")
+
+    async def _create_pod(self, cluster: Obj, pod: Obj, group: str) -> None:
+        created = await self.client.create(POD, pod, namespace=pod["metadata"]["namespace"])
+        self.events.normal(cluster, "CreatedPod",
+                           f"Created {group} pod {created['metadata']['name']}")
+
+    async def _delete_pods(self, cluster: Obj, pods: list[Obj], *, reason: str) -> None:
+        for pod in pods:
+            name = pod["metadata"]["name"]
+            try:
+                await self.client.delete(POD, name, namespace=pod["metadata"]["namespace"])
+            except NotFound:
+                continue
+            self.events.normal(cluster, "DeletedPod", f"Deleted pod {name} ({reason})")
+
+    # -- status --------------------------------------------------------------------------------
+
+    async def _write_status(self, observed: _Observed) -> None:
+        cluster = observed.cluster
+        status = cluster_status(
+            cluster, observed.spec, observed.head_pods, observed.workers, observed.service,
+            now=self.clock.now(),
+        )
+        if not status_changed(cluster.get("status"), status):
+            return
+        status["lastUpdateTime"] = format_time(self.clock.now())
+        await self.client.patch_status(
+            RAYCLUSTER, cluster["metadata"]["name"], {"status": status},
+            namespace=cluster["metadata"]["namespace"], patch_type=PatchType.MERGE,
+        )
+        old_state = (cluster.get("status") or {}).get("state")
+        if status.get("state") != old_state and status.get("state"):
+            self.events.normal(cluster, "StateChanged", f"RayCluster is {status['state']}")
+
+    async def _report_invalid(self, cluster: Obj, problems: list[str]) -> None:
+        status = invalid_spec_status(cluster, problems, state_field="state", state="failed")
+        if not status_changed(cluster.get("status"), status):
+            return
+        await self.client.patch_status(
+            RAYCLUSTER, cluster["metadata"]["name"], {"status": status},
+            namespace=cluster["metadata"]["namespace"],
+        )
+        self.events.warning(cluster, "InvalidSpec", "; ".join(problems))
+
+
+def _controlled_by(obj: Obj, uid: str) -> bool:
+    return any(r.get("uid") == uid and r.get("controller")
+               for r in obj["metadata"].get("ownerReferences") or [])
+
+
+def _created(pod: Obj) -> tuple[str, str]:
+    meta = pod["metadata"]
+    return (meta.get("creationTimestamp") or "", meta["name"])
+
+
+def _by_age(pods: list[Obj]) -> list[Obj]:
+    return sorted(pods, key=_created)
+
+
+def _flat(groups: dict[str, list[Obj]]) -> list[Obj]:
+    return [p for pods in groups.values() for p in pods]

@@ -1,0 +1,206 @@
+"""Pure builders for what a RayCluster creates: head pod, worker pods, head Service, labels.
+
+No I/O here: each function takes the cluster object (and the model of its spec) and returns the
+JSON-shaped object to create, so every rule is testable with plain tables. Names, labels and
+ports follow KubeRay, so tools written for KubeRay clusters (dashboards, ``kubectl`` selectors,
+the Ray autoscaler) find rayop's pods where they expect them.
+"""
+
+from __future__ import annotations
+
+import copy
+import shlex
+from typing import Any
+
+from ..client import Obj
+from ..resources.raycluster import HeadGroupSpec, RayClusterSpec, WorkerGroupSpec
+
+__all__ = [
+    "DEFAULT_HEAD_PORTS",
+    "HEAD_GROUP",
+    "LABEL_CLUSTER",
+    "LABEL_GROUP",
+    "LABEL_IDENTIFIER",
+    "LABEL_NODE_TYPE",
+    "build_head_pod",
+    "build_head_service",
+    "build_worker_pod",
+    "controller_ref",
+    "head_service_name",
+    "pod_labels",
+    "ray_start_command",
+]
+
+LABEL_CLUSTER = "ray.io/cluster"
+LABEL_NODE_TYPE = "ray.io/node-type"
+LABEL_GROUP = "ray.io/group"
+LABEL_IDENTIFIER = "ray.io/identifier"
+LABEL_IS_RAY_NODE = "ray.io/is-ray-node"
+LABEL_CREATED_BY = "app.kubernetes.io/created-by"
+HEAD_GROUP = "headgroup"
+CREATED_BY = "rayop"
+
+DEFAULT_HEAD_PORTS: dict[str, int] = {
+    "gcs-server": 6379,
+    "dashboard": 8265,
+    "client": 10001,
+    "serve": 8000,
+    "metrics": 8080,
+}
+"""The head Service's ports unless the head container names its own (KubeRay's defaults)."""
+
+
+def head_service_name(cluster_name: str) -> str:
+    """``<cluster>-head-svc``, KubeRay's head Service name."""
+    return f"{cluster_name}-head-svc"
+
+
+def controller_ref(owner: Obj) -> Obj:
+    """An owner reference marking ``owner`` as the controller, blocking its foreground deletion."""
+    meta = owner["metadata"]
+    return {
+        "apiVersion": owner.get("apiVersion", "ray.io/v1"),
+        "kind": owner.get("kind", "RayCluster"),
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def pod_labels(cluster_name: str, node_type: str, group: str) -> dict[str, str]:
+    """The labels every pod of a cluster carries (KubeRay's names)."""
+    return {
+        LABEL_CLUSTER: cluster_name,
+        LABEL_NODE_TYPE: node_type,
+        LABEL_GROUP: group,
+        LABEL_IDENTIFIER: f"{cluster_name}-{node_type}",
+        LABEL_IS_RAY_NODE: "yes",
+        LABEL_CREATED_BY: CREATED_BY,
+    }
+
+
+def ray_start_command(params: dict[str, str] | None, *, head: bool, address: str = "") -> str:
+    """Build ``ray start`` from ``rayStartParams``: ``--key=value`` each, in a stable order.
+
+    Workers point at the head Service (``address``); both block, as a container's main process
+    must. A value of ``"true"`` for a flag without argument (``--block``) is written bare.
+    """
+    params = dict(params or {})
+    parts = ["ray", "start"]
+    if head:
+        parts.append("--head")
+        params.setdefault("dashboard-host", "0.0.0.0")
+        params.setdefault("metrics-export-port", str(DEFAULT_HEAD_PORTS["metrics"]))
+    else:
+        params.setdefault("address", address)
+        params.setdefault("metrics-export-port", str(DEFAULT_HEAD_PORTS["metrics"]))
+    params.pop("block", None)
+    for key in sorted(params):
+        value = params[key]
+        parts.append(f"--{key}" if value == "true" and key in _BARE_FLAGS else f"--{key}={value}")
+    parts.append("--block")
+    return " ".join(shlex.quote(p) if p != "ray" else p for p in parts)
+
+
+_BARE_FLAGS = frozenset({"include-dashboard", "disable-usage-stats", "head"})
+
+
+def _container_ports(template: Obj) -> dict[str, int]:
+    containers = (template.get("spec") or {}).get("containers") or []
+    ports = (containers[0].get("ports") if containers else None) or []
+    return {p["name"]: int(p["containerPort"]) for p in ports if p.get("name")}
+
+
+def _pod_from_template(
+    cluster: Obj, template: Obj, labels: dict[str, str], generate_name: str, command: str,
+    env: list[Obj],
+) -> Obj:
+    tmpl = copy.deepcopy(template)
+    meta = tmpl.get("metadata") or {}
+    spec: dict[str, Any] = tmpl.get("spec") or {}
+    containers = spec.get("containers") or []
+    if containers:
+        main = containers[0]
+        main["command"] = ["/bin/bash", "-lc", "--"]
+        main["args"] = [f"ulimit -n 65536; {command}"]
+        main["env"] = [*(main.get("env") or []), *env]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": generate_name,
+            "namespace": cluster["metadata"]["namespace"],
+            "labels": {**(meta.get("labels") or {}), **labels},
+            "annotations": dict(meta.get("annotations") or {}),
+            "ownerReferences": [controller_ref(cluster)],
+        },
+        "spec": spec,
+    }
+
+
+def _env(cluster: Obj, *, head: bool) -> list[Obj]:
+    name = cluster["metadata"]["name"]
+    ns = cluster["metadata"]["namespace"]
+    env = [
+        {"name": "RAY_CLUSTER_NAME", "value": name},
+        {"name": "RAY_CLUSTER_NAMESPACE", "value": ns},
+        {"name": "RAY_USAGE_STATS_KUBERAY_IN_USE", "value": "1"},
+    ]
+    if head:
+        env.append({"name": "RAY_ADDRESS", "value": "127.0.0.1:6379"})
+    else:
+        env.append({"name": "RAY_ADDRESS", "value": _head_address(cluster)})
+    return env
+
+
+def _head_address(cluster: Obj) -> str:
+    name = cluster["metadata"]["name"]
+    ns = cluster["metadata"]["namespace"]
+    return f"{head_service_name(name)}.{ns}.svc.cluster.local:{DEFAULT_HEAD_PORTS['gcs-server']}"
+
+
+def build_head_pod(cluster: Obj, head: HeadGroupSpec) -> Obj:
+    """The head pod (``<cluster>-head-`` plus a random suffix)."""
+    name = cluster["metadata"]["name"]
+    labels = pod_labels(name, "head", HEAD_GROUP)
+    command = ray_start_command(head.ray_start_params, head=True)
+    return _pod_from_template(cluster, head.template, labels, f"{name}-head-", command,
+                              _env(cluster, head=True))
+
+
+def build_worker_pod(cluster: Obj, group: WorkerGroupSpec) -> Obj:
+    """One worker pod of ``group`` (``<cluster>-<group>-worker-`` plus a random suffix)."""
+    name = cluster["metadata"]["name"]
+    labels = pod_labels(name, "worker", group.group_name)
+    command = ray_start_command(group.ray_start_params, head=False, address=_head_address(cluster))
+    return _pod_from_template(cluster, group.template, labels,
+                              f"{name}-{group.group_name}-worker-", command,
+                              _env(cluster, head=False))
+
+
+def build_head_service(cluster: Obj, spec: RayClusterSpec) -> Obj:
+    """The head Service ``<cluster>-head-svc`` selecting the head pod."""
+    name = cluster["metadata"]["name"]
+    head = spec.head_group_spec
+    ports = _container_ports(head.template) or DEFAULT_HEAD_PORTS
+    svc: Obj = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": head_service_name(name),
+            "namespace": cluster["metadata"]["namespace"],
+            "labels": {LABEL_CLUSTER: name, LABEL_NODE_TYPE: "head", LABEL_CREATED_BY: CREATED_BY},
+            "annotations": dict(spec.head_service_annotations or {}),
+            "ownerReferences": [controller_ref(cluster)],
+        },
+        "spec": {
+            "type": head.service_type or "ClusterIP",
+            "selector": {LABEL_CLUSTER: name, LABEL_NODE_TYPE: "head"},
+            "ports": [
+                {"name": port_name, "port": port, "targetPort": port, "protocol": "TCP"}
+                for port_name, port in sorted(ports.items(), key=lambda kv: kv[1])
+            ],
+        },
+    }
+    return svc
