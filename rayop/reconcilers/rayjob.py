@@ -1,0 +1,453 @@
+"""The RayJob reconciler: one Ray job on a cluster it creates or selects, run exactly once.
+
+A short dispatcher on ``status.jobDeploymentStatus``, one small method per phase; each returns a
+:class:`Step` (the status fields to set, when to look again) and the dispatcher writes the status
+only when it changed::
+
+    New ──► Initializing ──► Running ──► Complete
+     │  ╲        │    ╲         │    ╲──► Failed (deadline, retries used up, job lost)
+     │   ╲       │     ╲        └──► Retrying ──► New (fresh cluster, fresh submission id)
+     │    ╲      │      └──► Waiting (InteractiveMode: until spec.jobId is set) ──► Running
+     │     ╲     └──► Suspending ──► Suspended ──► New (when spec.suspend is false again)
+     │      └──► Suspended (suspend before start: nothing created)
+     └──► ValidationFailed (until the spec changes)
+
+Exactly once: the submission id is chosen and written to status — with the object's
+resourceVersion as a precondition, so a stale read cannot choose a second one — before anything is
+submitted; every submission first asks Ray whether that id is already known, and Ray's "already
+exists" answer counts as submitted. A crash, a conflict or a lagging cache anywhere on the path
+therefore re-runs the same idempotent steps and never submits twice.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import structlog
+
+from ..cache import Cache
+from ..client import RAYCLUSTER, RAYJOB, ClusterClient, Obj
+from ..clock import Clock, format_time, parse_time
+from ..dashboard import DashboardProvider, JobAlreadySubmitted, JobDetails
+from ..errors import AlreadyExists, DashboardError, NotFound
+from ..events import EventRecorder
+from ..reconcile import Request, Result
+from ..resources.rayjob import CLUSTER_SELECTOR_KEY, RayJobSpec
+from ..resources.validation import validate_rayjob
+from .raycluster_pods import DEFAULT_HEAD_PORTS, controller_ref, head_service_name
+from .rayjob_status import (
+    COND_CLUSTER_READY,
+    COND_COMPLETE,
+    COND_DASHBOARD_REACHABLE,
+    COND_FAILED,
+    COND_SUBMITTED,
+    condition_since,
+    seed_status,
+    with_condition,
+)
+from .rayjob_submit import submission_for
+from .status_util import parse_spec, status_changed
+
+__all__ = ["FINALIZER", "RayJobReconciler", "Step"]
+
+FINALIZER = "ray.io/rayjob-finalizer"
+_log = structlog.get_logger("rayop.rayjob")
+
+
+@dataclass
+class Step:
+    """What one phase decided: status fields to set (None deletes one) and when to come back."""
+
+    status: Obj = field(default_factory=dict)
+    requeue_after: float | None = None
+    conditions: list[tuple[str, bool, str, str]] = field(default_factory=list)
+
+    def to(self, deployment: str, **fields: object) -> Step:
+        """Move to ``deployment`` status, setting ``fields`` too."""
+        self.status["jobDeploymentStatus"] = deployment
+        self.status.update(fields)
+        return self
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    job: Obj
+    spec: RayJobSpec
+    status: Obj
+    now: datetime
+
+    @property
+    def namespace(self) -> str:
+        return str(self.job["metadata"]["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.job["metadata"]["name"])
+
+    @property
+    def cluster_name(self) -> str:
+        return str(self.status.get("rayClusterName") or "")
+
+    @property
+    def selected(self) -> bool:
+        return bool(self.spec.cluster_selector)
+
+    def seconds_since(self, stamp: str | None) -> float:
+        return (self.now - parse_time(stamp)).total_seconds() if stamp else 0.0
+
+
+class RayJobReconciler:
+    """Reconciles ``ray.io/v1`` RayJobs: cluster, submission, tracking, teardown."""
+
+    def __init__(
+        self,
+        client: ClusterClient,
+        cache: Cache,
+        events: EventRecorder,
+        dashboards: DashboardProvider,
+        *,
+        clock: Clock,
+        rng: random.Random | None = None,
+        poll_interval: float = 3.0,
+        dashboard_unreachable_limit: float = 300.0,
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self.events = events
+        self.dashboards = dashboards
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.poll_interval = poll_interval
+        self.unreachable_limit = dashboard_unreachable_limit
+        self._phases: dict[str, Callable[[_Ctx], Awaitable[Step]]] = {
+            "": self._new,
+            "Initializing": self._initializing,
+            "Waiting": self._waiting,
+            "Running": self._running,
+            "Retrying": self._retrying,
+            "Suspending": self._suspending,
+            "Suspended": self._suspended,
+            "Complete": self._finished,
+            "Failed": self._finished,
+        }
+
+    # -- the dispatcher ------------------------------------------------------------------------
+
+    async def reconcile(self, request: Request) -> Result:
+        """Take the RayJob named by ``request`` one step along its life cycle."""
+        job = self.cache.get(RAYJOB, request.name, namespace=request.namespace)
+        if job is None:
+            return Result()
+        if job["metadata"].get("deletionTimestamp"):
+            await self._finalize(job)
+            return Result()
+        status = dict(job.get("status") or {})
+        generation = job["metadata"].get("generation")
+        phase = status.get("jobDeploymentStatus") or ""
+        if phase == "ValidationFailed" and status.get("observedGeneration") == generation:
+            return Result()  # no retry loop: wait for the spec to change
+        problems = [str(p) for p in validate_rayjob(job)]
+        spec = parse_spec(RayJobSpec, job)
+        if not isinstance(spec, RayJobSpec):
+            problems = problems or spec
+        if problems or not isinstance(spec, RayJobSpec):
+            await self._invalid(job, problems)
+            return Result()
+        if phase == "ValidationFailed":
+            phase = ""
+        if FINALIZER not in (job["metadata"].get("finalizers") or []):
+            await self._add_finalizer(job)
+            return Result()
+        ctx = _Ctx(job, spec, status, self.clock.now())
+        step = await self._phases.get(phase, self._new)(ctx)
+        await self._write(ctx, step)
+        return Result(requeue_after=step.requeue_after)
+
+    # -- phases --------------------------------------------------------------------------------
+
+    async def _new(self, ctx: _Ctx) -> Step:
+        if ctx.spec.suspend:
+            return Step().to("Suspended", message="suspended before start")
+        if ctx.selected:
+            cluster = (ctx.spec.cluster_selector or {}).get(CLUSTER_SELECTOR_KEY, "")
+        else:
+            cluster = f"{ctx.name}-{self._suffix()}"
+        submission_id = ctx.spec.job_id or f"{ctx.name}-{self._suffix()}"
+        if ctx.spec.submission_mode == "InteractiveMode":
+            submission_id = ctx.spec.job_id or ""
+        return Step().to(
+            "Initializing", jobId=submission_id or None, rayClusterName=cluster,
+            startTime=ctx.status.get("startTime") or format_time(ctx.now),
+            endTime=None, jobStatus=None, message="creating the Ray cluster" if not ctx.selected
+            else f"using the selected cluster {cluster}", reason=None,
+        )
+
+    async def _initializing(self, ctx: _Ctx) -> Step:
+        if ctx.spec.suspend:
+            return Step().to("Suspending")
+        if (late := self._pre_running_deadline(ctx)) is not None:
+            return late
+        cluster = await self._cluster(ctx)
+        if cluster is None:
+            return Step(requeue_after=self.poll_interval,
+                        status={"message": f"waiting for RayCluster {ctx.cluster_name}"})
+        ready = (cluster.get("status") or {}).get("state") == "ready"
+        step = Step(conditions=[(COND_CLUSTER_READY, ready, "RayClusterReady" if ready
+                                 else "RayClusterNotReady", "")])
+        if not ready:
+            step.status["message"] = f"waiting for RayCluster {ctx.cluster_name} to be ready"
+            step.requeue_after = self.poll_interval
+            return step
+        step.status["dashboardURL"] = _dashboard_url(ctx)
+        if ctx.spec.submission_mode == "InteractiveMode" and not ctx.spec.job_id:
+            return step.to("Waiting", message="waiting for spec.jobId (InteractiveMode)")
+        return await self._submit(ctx, step)
+
+    async def _waiting(self, ctx: _Ctx) -> Step:
+        if ctx.spec.suspend:
+            return Step().to("Suspending")
+        if not ctx.spec.job_id:
+            return Step()
+        return Step().to("Running", jobId=ctx.spec.job_id, jobStatus="PENDING",
+                         message=f"tracking job {ctx.spec.job_id}")
+
+    async def _running(self, ctx: _Ctx) -> Step:
+        if ctx.spec.suspend:
+            return Step().to("Suspending")
+        deadline = ctx.spec.active_deadline_seconds
+        if deadline is not None and ctx.seconds_since(ctx.status.get("startTime")) >= deadline:
+            await self._stop_job(ctx)
+            return self._fail(ctx, "DeadlineExceeded",
+                              f"the job ran past activeDeadlineSeconds ({deadline} s)")
+        try:
+            details = await self.dashboards.for_cluster(ctx.namespace, ctx.cluster_name).get_job(
+                str(ctx.status.get("jobId")))
+        except DashboardError as err:
+            return self._unreachable(ctx, err)
+        reachable = (COND_DASHBOARD_REACHABLE, True, "DashboardAnswered", "")
+        if details is None:
+            return self._attempt_failed(ctx, "JobLost", "the Ray job vanished from the cluster "
+                                        "(head pod lost?)", conditions=[reachable])
+        return self._mirror(ctx, details, reachable)
+
+    async def _retrying(self, ctx: _Ctx) -> Step:
+        await self._delete_cluster(ctx, reason="retrying on a fresh cluster")
+        return Step().to("", jobId=None, rayClusterName=None, dashboardURL=None, jobStatus=None,
+                         endTime=None, message="retrying on a fresh cluster")
+
+    async def _suspending(self, ctx: _Ctx) -> Step:
+        await self._stop_job(ctx)
+        if await self._delete_cluster(ctx, reason="suspended"):
+            return Step(requeue_after=self.poll_interval)
+        self.events.normal(ctx.job, "Suspended", "RayJob suspended")
+        return Step().to("Suspended", message="suspended", jobStatus=None)
+
+    async def _suspended(self, ctx: _Ctx) -> Step:
+        if ctx.spec.suspend:
+            return Step()
+        self.events.normal(ctx.job, "Resumed", "RayJob resumed")
+        return Step().to("", jobId=None, rayClusterName=None, dashboardURL=None,
+                         jobStatus=None, startTime=None, endTime=None, message="resumed")
+
+    async def _finished(self, ctx: _Ctx) -> Step:
+        if not ctx.spec.shutdown_after_job_finishes or ctx.selected or not ctx.cluster_name:
+            return Step()
+        wait = (ctx.spec.ttl_seconds_after_finished or 0) - ctx.seconds_since(
+            ctx.status.get("endTime"))
+        if wait > 0:
+            return Step(requeue_after=wait)
+        await self._delete_cluster(ctx, reason="job finished (shutdownAfterJobFinishes)")
+        return Step()
+
+    # -- the submit path -----------------------------------------------------------------------
+
+    async def _submit(self, ctx: _Ctx, step: Step) -> Step:
+        submission_id = str(ctx.status.get("jobId") or "")
+        dashboard = self.dashboards.for_cluster(ctx.namespace, ctx.cluster_name)
+        try:
+            known = await dashboard.get_job(submission_id)
+            if known is None:
+                await dashboard.submit_job(submission_for(ctx.spec, submission_id))
+                self.events.normal(ctx.job, "Submitted", f"Submitted Ray job {submission_id}")
+        except JobAlreadySubmitted:
+            pass  # an earlier attempt got through: that is the job
+        except DashboardError as err:
+            return self._unreachable(ctx, err, step)
+        step.conditions.append((COND_SUBMITTED, True, "Submitted", submission_id))
+        return step.to("Running", jobStatus="PENDING", message=f"submitted {submission_id}")
+
+    def _mirror(self, ctx: _Ctx, details: JobDetails, reachable: tuple[str, bool, str, str]
+                ) -> Step:
+        ray_status = details.status.value
+        step = Step(status={"jobStatus": ray_status, "message": details.message or ""},
+                    conditions=[reachable])
+        if ray_status == "SUCCEEDED" or ray_status == "STOPPED":
+            self.events.normal(ctx.job, "JobFinished", f"Ray job {ray_status.lower()}")
+            step.conditions.append((COND_COMPLETE, True, ray_status.title(), ""))
+            succeeded = int(ctx.status.get("succeeded") or 0) + (ray_status == "SUCCEEDED")
+            return step.to("Complete", endTime=_end_time(details, ctx.now), succeeded=succeeded)
+        if ray_status == "FAILED":
+            return self._attempt_failed(ctx, "JobFailed", details.message or "the Ray job failed",
+                                        conditions=[reachable], ray_status="FAILED",
+                                        end=_end_time(details, ctx.now))
+        step.requeue_after = self.poll_interval
+        return step
+
+    def _attempt_failed(self, ctx: _Ctx, reason: str, message: str, *,
+                        conditions: list[tuple[str, bool, str, str]], ray_status: str | None = None,
+                        end: str | None = None) -> Step:
+        failed = int(ctx.status.get("failed") or 0) + 1
+        limit = ctx.spec.backoff_limit or 0
+        self.events.warning(ctx.job, reason, message)
+        if failed <= limit and not ctx.selected:
+            step = Step(conditions=conditions).to("Retrying", failed=failed, reason=reason,
+                                                  message=f"attempt {failed} failed: {message}")
+            step.status["jobStatus"] = ray_status
+            return step
+        step = self._fail(ctx, reason, message, end=end)
+        step.status.update(failed=failed, jobStatus=ray_status or ctx.status.get("jobStatus"))
+        step.conditions.extend(conditions)
+        return step
+
+    def _fail(self, ctx: _Ctx, reason: str, message: str, *, end: str | None = None) -> Step:
+        step = Step(conditions=[(COND_FAILED, True, reason, message)])
+        return step.to("Failed", reason=reason, message=message, endTime=end or
+                       format_time(ctx.now))
+
+    def _unreachable(self, ctx: _Ctx, err: DashboardError, step: Step | None = None) -> Step:
+        step = step or Step()
+        since = condition_since(ctx.status, COND_DASHBOARD_REACHABLE, "False")
+        if since is not None and ctx.seconds_since(since) >= self.unreachable_limit:
+            return self._attempt_failed(
+                ctx, "DashboardUnreachable",
+                f"the Ray dashboard stayed unreachable for {self.unreachable_limit:.0f} s: {err}",
+                conditions=[])
+        step.conditions.append((COND_DASHBOARD_REACHABLE, False, "DashboardError", str(err)))
+        step.requeue_after = min(self.poll_interval, 5.0)
+        return step
+
+    def _pre_running_deadline(self, ctx: _Ctx) -> Step | None:
+        deadline = ctx.spec.pre_running_deadline_seconds
+        if deadline is None or ctx.seconds_since(ctx.status.get("startTime")) < deadline:
+            return None
+        return self._fail(ctx, "PreRunningDeadlineExceeded",
+                          f"the job did not start within preRunningDeadlineSeconds ({deadline} s)")
+
+    # -- the cluster ---------------------------------------------------------------------------
+
+    async def _cluster(self, ctx: _Ctx) -> Obj | None:
+        found = self.cache.get(RAYCLUSTER, ctx.cluster_name, namespace=ctx.namespace)
+        if found is not None or ctx.selected:
+            return found
+        body = _cluster_body(ctx)
+        try:
+            created = await self.client.create(RAYCLUSTER, body, namespace=ctx.namespace)
+        except AlreadyExists:
+            return None
+        self.events.normal(ctx.job, "CreatedRayCluster", f"Created RayCluster {ctx.cluster_name}")
+        return created
+
+    async def _delete_cluster(self, ctx: _Ctx, *, reason: str) -> bool:
+        """Delete the job's own cluster; True while it still exists."""
+        if ctx.selected or not ctx.cluster_name:
+            return False
+        if self.cache.get(RAYCLUSTER, ctx.cluster_name, namespace=ctx.namespace) is None:
+            return False
+        try:
+            await self.client.delete(RAYCLUSTER, ctx.cluster_name, namespace=ctx.namespace)
+        except NotFound:
+            return False
+        self.events.normal(ctx.job, "DeletedRayCluster",
+                           f"Deleted RayCluster {ctx.cluster_name}: {reason}")
+        return True
+
+    async def _stop_job(self, ctx: _Ctx) -> None:
+        job_id = ctx.status.get("jobId")
+        if not job_id or not ctx.cluster_name or ctx.status.get("jobStatus") in (
+                "SUCCEEDED", "FAILED", "STOPPED"):
+            return
+        try:
+            if await self.dashboards.for_cluster(ctx.namespace, ctx.cluster_name).stop_job(
+                    str(job_id)):
+                self.events.normal(ctx.job, "StoppedJob", f"Stopped Ray job {job_id}")
+        except DashboardError as err:
+            _log.info("could not stop the Ray job", error=str(err))
+
+    # -- writing -------------------------------------------------------------------------------
+
+    async def _write(self, ctx: _Ctx, step: Step) -> None:
+        new = {**ctx.status, **step.status}
+        generation = ctx.job["metadata"].get("generation")
+        for type_, state, reason, message in step.conditions:
+            with_condition(new, type_, state, reason, message, generation=generation, now=ctx.now)
+        new["status"] = seed_status(new.get("jobDeploymentStatus"), new.get("jobStatus"))
+        new["observedGeneration"] = generation
+        if not status_changed(ctx.status, new):
+            return
+        patch: Obj = {"status": {**new, **{k: v for k, v in step.status.items() if v is None}}}
+        if "jobId" in step.status or "rayClusterName" in step.status:
+            # Choosing names is the one write that must not race: make it optimistic.
+            patch["metadata"] = {"resourceVersion": ctx.job["metadata"]["resourceVersion"]}
+        # A Conflict propagates: the controller retries, and the next reconcile decides again.
+        await self.client.patch_status(RAYJOB, ctx.name, patch, namespace=ctx.namespace)
+
+    async def _invalid(self, job: Obj, problems: list[str]) -> None:
+        message = "; ".join(problems)
+        status = {"jobDeploymentStatus": "ValidationFailed", "status": "Failed",
+                  "reason": "ValidationFailed", "message": message,
+                  "observedGeneration": job["metadata"].get("generation")}
+        self.events.warning(job, "InvalidSpec", message)
+        await self.client.patch_status(RAYJOB, job["metadata"]["name"], {"status": status},
+                                       namespace=job["metadata"]["namespace"])
+
+    async def _add_finalizer(self, job: Obj) -> None:
+        meta = job["metadata"]
+        body = {**job, "metadata": {**meta, "finalizers": [*(meta.get("finalizers") or []),
+                                                          FINALIZER]}}
+        await self.client.replace(RAYJOB, body, namespace=meta["namespace"])
+
+    async def _finalize(self, job: Obj) -> None:
+        meta = job["metadata"]
+        if FINALIZER not in (meta.get("finalizers") or []):
+            return
+        status = dict(job.get("status") or {})
+        spec = parse_spec(RayJobSpec, job)
+        if isinstance(spec, RayJobSpec) and status.get("jobDeploymentStatus") == "Running":
+            await self._stop_job(_Ctx(job, spec, status, self.clock.now()))
+        rest = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
+        await self.client.replace(RAYJOB, {**job, "metadata": {**meta, "finalizers": rest}},
+                                  namespace=meta["namespace"])
+
+    def _suffix(self) -> str:
+        return "".join(self.rng.choices(string.ascii_lowercase + string.digits, k=5))
+
+
+def _cluster_body(ctx: _Ctx) -> Obj:
+    spec_dict = (ctx.job.get("spec") or {}).get("rayClusterSpec") or {}
+    return {
+        "apiVersion": RAYCLUSTER.api_version,
+        "kind": RAYCLUSTER.kind,
+        "metadata": {
+            "name": ctx.cluster_name,
+            "namespace": ctx.namespace,
+            "labels": {"ray.io/originated-from-crd": "RayJob",
+                       "ray.io/originated-from-cr-name": ctx.name},
+            "ownerReferences": [controller_ref(ctx.job)],
+        },
+        "spec": spec_dict,
+    }
+
+
+def _dashboard_url(ctx: _Ctx) -> str:
+    svc = head_service_name(ctx.cluster_name)
+    return f"{svc}.{ctx.namespace}.svc.cluster.local:{DEFAULT_HEAD_PORTS['dashboard']}"
+
+
+def _end_time(details: JobDetails, now: datetime) -> str:
+    if details.end_time:
+        return format_time(datetime.fromtimestamp(details.end_time / 1000, tz=now.tzinfo))
+    return format_time(now)
