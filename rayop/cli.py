@@ -1,0 +1,219 @@
+"""The ``rayop`` command: one table of subcommands, each a parser setup and a run function.
+
+To add a subcommand, write ``_configure_x(parser)`` and ``_run_x(args) -> int`` and add one
+:class:`Command` to :data:`COMMANDS`; :func:`main` does the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from .crds import write_crds
+from .resources.common import describe_value
+from .resources.serve import yaml_error_text
+from .resources.validation import VALIDATORS
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]
+
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name, its one-line help, how to set up its parser, how to run it."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# ---- rayop validate -------------------------------------------------------------------------
+
+
+@dataclass
+class _Tally:
+    checked: int = 0
+    invalid: int = 0
+    skipped: int = 0
+
+
+def _configure_validate(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="FILE",
+        type=Path,
+        help="manifest files (YAML, multi-document, or JSON) or directories to search",
+    )
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    tally = _Tally()
+    for path in _manifest_files(args.paths, tally):
+        _validate_file(path, tally, out=sys.stdout, err=sys.stderr)
+    print(
+        f"{tally.checked} ray.io object(s) checked, {tally.invalid} invalid, "
+        f"{tally.skipped} other object(s) skipped",
+        file=sys.stderr,
+    )
+    return 1 if tally.invalid else 0
+
+
+def _manifest_files(paths: Sequence[Path], tally: _Tally) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in MANIFEST_SUFFIXES)
+            yield from (p for p in found if p.is_file())
+        elif path.is_file():
+            yield path
+        else:
+            print(f"{path}: no such file or directory", file=sys.stdout)
+            tally.invalid += 1
+
+
+def _validate_file(path: Path, tally: _Tally, *, out: TextIO, err: TextIO) -> None:
+    try:
+        documents = _read_documents(path)
+    except ValueError as error:
+        print(f"{path}: {error}", file=out)
+        tally.invalid += 1
+        return
+    if not documents:
+        print(f"{path}: note: no objects in this file", file=err)
+    for index, document in enumerate(documents, start=1):
+        _validate_document(path, index, document, tally, out=out, err=err)
+
+
+def _read_documents(path: Path) -> list[Any]:
+    """Return the non-empty documents of a file, ``kind: List`` items expanded."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise ValueError(f"cannot read: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise ValueError("cannot read: not a UTF-8 text file") from None
+    if "\x00" in text:
+        raise ValueError("cannot read: a binary file, not YAML or JSON")
+    if path.suffix == ".json":
+        try:
+            documents = [json.loads(text)] if text.strip() else []
+        except json.JSONDecodeError as error:
+            raise ValueError(f"not JSON: line {error.lineno}: {error.msg}") from None
+    else:
+        try:
+            documents = list(yaml.safe_load_all(text))
+        except yaml.YAMLError as error:
+            raise ValueError(f"not YAML: {yaml_error_text(error)}") from None
+    return [item for doc in documents if doc is not None for item in _expand(doc)]
+
+
+def _expand(document: Any) -> list[Any]:
+    if isinstance(document, dict) and document.get("kind") == "List":
+        items = document.get("items")
+        return list(items) if isinstance(items, list) else [document]
+    return [document]
+
+
+def _validate_document(
+    path: Path, index: int, document: Any, tally: _Tally, *, out: TextIO, err: TextIO
+) -> None:
+    if not isinstance(document, dict):
+        got = describe_value(document)
+        print(f"{path}: document {index}: not a Kubernetes object (a mapping): got {got}", file=out)
+        tally.invalid += 1
+        return
+    label = _label(document)
+    kind = document.get("kind")
+    validator = VALIDATORS.get(str(kind))
+    api_version = str(document.get("apiVersion", ""))
+    if validator is None or not api_version.startswith("ray.io/"):
+        print(f"{path}: {label}: note: skipped, not a ray.io kind", file=err)
+        tally.skipped += 1
+        return
+    tally.checked += 1
+    problems = validator(document)
+    for problem in problems:
+        print(f"{path}: {label}: {problem}", file=out)
+    if problems:
+        tally.invalid += 1
+
+
+def _label(document: dict[str, Any]) -> str:
+    metadata = document.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    name = metadata.get("name") or metadata.get("generateName") or "(unnamed)"
+    namespace = metadata.get("namespace")
+    kind = document.get("kind") or "(no kind)"
+    return f"{kind}/{namespace}/{name}" if namespace else f"{kind}/{name}"
+
+
+# ---- rayop crds -----------------------------------------------------------------------------
+
+
+def _configure_crds(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=Path("deploy/crds"),
+        help="directory to write the CRD YAML files into (default: deploy/crds)",
+    )
+
+
+def _run_crds(args: argparse.Namespace) -> int:
+    for path in write_crds(args.output):
+        print(path)
+    return 0
+
+
+# ---- the table and the entry point ----------------------------------------------------------
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "validate",
+        "check RayJob, RayService and RayCluster manifests offline; exit 1 if any is invalid",
+        _configure_validate,
+        _run_validate,
+    ),
+    Command(
+        "crds",
+        "write the CustomResourceDefinitions of the ray.io kinds as YAML",
+        _configure_crds,
+        _run_crds,
+    ),
+)
+"""Every subcommand of ``rayop``, in the order ``--help`` lists them."""
+
+
+def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
+    """Return the argument parser of ``rayop`` with one subparser per command."""
+    parser = argparse.ArgumentParser(
+        prog="rayop",
+        description="Reconcile Ray's Kubernetes resources, the controller-runtime way.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in commands:
+        sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
+        command.configure(sub)
+        sub.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``rayop`` with ``argv`` (default: the process arguments); return the exit status."""
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
