@@ -16,6 +16,14 @@ queue's name, as controller-runtime sets them):
   the keys being processed; it grows steadily when a worker is stuck;
 - ``workqueue_longest_running_processor_seconds`` — age of the oldest key being processed;
 - ``workqueue_retries_total`` — delayed and rate-limited adds.
+
+Controller metrics (:class:`ControllerMetrics`), labelled ``controller``:
+
+- ``controller_runtime_reconcile_total`` (and ``result``: success, error, requeue_after,
+  terminal_error), ``controller_runtime_reconcile_errors_total``,
+  ``controller_runtime_terminal_reconcile_errors_total``;
+- ``controller_runtime_reconcile_time_seconds`` — a histogram of reconcile durations;
+- ``controller_runtime_active_workers``, ``controller_runtime_max_concurrent_reconciles``.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from .clock import Clock
 
-__all__ = ["QueueMetrics", "WorkQueueMetrics"]
+__all__ = ["ControllerMetrics", "QueueMetrics", "WorkQueueMetrics"]
 
 # -- work queue --------------------------------------------------------------------------------
 
@@ -150,3 +158,68 @@ class QueueMetrics:
 
 
 # -- controller (controller_runtime_*) metrics: added separately ---------------------------------
+
+
+# -- controllers -------------------------------------------------------------------------------
+class ControllerMetrics:
+    """controller-runtime's ``controller_runtime_*`` metrics, on an injectable registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        reg = registry if registry is not None else CollectorRegistry()
+        self.registry = reg
+        self.reconcile_total = Counter(
+            "controller_runtime_reconcile_total",
+            "Total number of reconciliations per controller",
+            ["controller", "result"], registry=reg,
+        )
+        self.reconcile_errors = Counter(
+            "controller_runtime_reconcile_errors_total",
+            "Total number of reconciliation errors per controller",
+            ["controller"], registry=reg,
+        )
+        self.terminal_errors = Counter(
+            "controller_runtime_terminal_reconcile_errors_total",
+            "Total number of terminal reconciliation errors per controller",
+            ["controller"], registry=reg,
+        )
+        self.reconcile_time = Histogram(
+            "controller_runtime_reconcile_time_seconds",
+            "Length of time per reconciliation per controller",
+            ["controller"], registry=reg,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5,
+                     0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5,
+                     6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60),
+        )
+        self.active_workers = Gauge(
+            "controller_runtime_active_workers",
+            "Number of currently used workers per controller",
+            ["controller"], registry=reg,
+        )
+        self.max_workers = Gauge(
+            "controller_runtime_max_concurrent_reconciles",
+            "Maximum number of concurrent reconciles per controller",
+            ["controller"], registry=reg,
+        )
+
+    def max_concurrent(self, controller: str, workers: int) -> None:
+        """Publish the controller's worker count."""
+        self.max_workers.labels(controller).set(workers)
+        for result in ("success", "error", "requeue_after", "terminal_error"):
+            self.reconcile_total.labels(controller, result)
+        self.reconcile_errors.labels(controller)
+        self.terminal_errors.labels(controller)
+
+    def worker_started(self, controller: str) -> None:
+        """A worker began a reconcile."""
+        self.active_workers.labels(controller).inc()
+
+    def observe(self, controller: str, result: str, seconds: float) -> None:
+        """A reconcile ended with ``result`` after ``seconds``."""
+        self.active_workers.labels(controller).dec()
+        self.reconcile_total.labels(controller, result).inc()
+        self.reconcile_time.labels(controller).observe(seconds)
+        if result == "error":
+            self.reconcile_errors.labels(controller).inc()
+        elif result == "terminal_error":
+            self.reconcile_errors.labels(controller).inc()
+            self.terminal_errors.labels(controller).inc()
