@@ -41,7 +41,7 @@ __all__ = [
     "ServeApplicationDetails",
     "ServeApplicationStatus",
     "ServeDetails",
-    "head_service_name",
+    "answer_error",
 ]
 
 DASHBOARD_PORT = 8265
@@ -54,6 +54,18 @@ class JobAlreadySubmitted(DashboardError):
     def __init__(self, submission_id: str, *, body: str = "") -> None:
         super().__init__(f"job {submission_id!r} was already submitted", status=500, body=body)
         self.submission_id = submission_id
+
+
+def answer_error(what: str, status: int, body: str) -> DashboardError:
+    """Return the error for a non-success answer; the message quotes the body's last line.
+
+    Ray's error bodies are plain text, often a whole traceback: its last line says what failed.
+    """
+    lines = [line.strip() for line in body.strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    if len(last) > 500:
+        last = last[:497] + "..."
+    return DashboardError(f"{what}: HTTP {status}: {last}", status=status, body=body)
 
 
 # -- Jobs ---------------------------------------------------------------------------------------
@@ -280,7 +292,7 @@ class DashboardLocator:
 
     def locate(self, namespace: str, name: str, *, service: str | None = None) -> DashboardAddress:
         """Return the address of cluster ``namespace/name`` (head Service ``service``)."""
-        svc = service or head_service_name(name)
+        svc = service or _head_service_name(name)
         if self.mode == "fixed":
             try:
                 return self.fixed[(namespace, name)]
@@ -299,6 +311,7 @@ class DashboardLocator:
         )
 
 
-def head_service_name(cluster: str) -> str:
-    """Return the name of a RayCluster's head Service."""
+def _head_service_name(cluster: str) -> str:
+    # Must match rayop.reconcilers.raycluster_pods.head_service_name (which this layer cannot
+    # import: reconcilers depend on this module, not the other way round).
     return f"{cluster}-head-svc"

@@ -33,6 +33,7 @@ from .dashboard import (
     JobDetails,
     JobSubmission,
     ServeDetails,
+    answer_error,
 )
 from .errors import DashboardError
 
@@ -50,16 +51,7 @@ class _Answer:
         try:
             return json.loads(self.text)
         except ValueError:
-            raise DashboardError(
-                f"unparseable answer: {_summary(self.text)}", status=self.status, body=self.text
-            ) from None
-
-
-def _summary(text: str, limit: int = 500) -> str:
-    """Return the last non-empty line of a body (a traceback's exception line), shortened."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    last = lines[-1] if lines else ""
-    return last if len(last) <= limit else last[: limit - 3] + "..."
+            raise answer_error("unparseable answer", self.status, self.text) from None
 
 
 def _not_sent(exc: BaseException) -> bool:
@@ -228,11 +220,7 @@ class HttpDashboardClient:
     @staticmethod
     def _check(answer: _Answer, what: str) -> None:
         if answer.status >= 400:
-            raise DashboardError(
-                f"{what}: HTTP {answer.status}: {_summary(answer.text)}",
-                status=answer.status,
-                body=answer.text,
-            )
+            raise answer_error(what, answer.status, answer.text)
 
     def _ok(self, answer: _Answer, what: str) -> Any:
         self._check(answer, what)
