@@ -28,136 +28,177 @@ Controller metrics (:class:`ControllerMetrics`), labelled ``controller``:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from bisect import bisect_left
+from collections.abc import Callable, Hashable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 from .clock import Clock
 
 __all__ = ["ControllerMetrics", "QueueMetrics", "WorkQueueMetrics"]
 
 # -- work queue --------------------------------------------------------------------------------
+# The queue records on its hot path, so its recorder keeps plain numbers (an int increment, a
+# bisect into the buckets) and a collector turns them into metric families when scraped;
+# prometheus-client's Counter/Histogram take a lock per call and cost several times more.
 
 # controller-runtime's buckets: prometheus.ExponentialBuckets(10e-9, 10, 12), 10 ns to 1000 s.
 _WORKQUEUE_BUCKETS: tuple[float, ...] = tuple(10e-9 * 10.0**i for i in range(12))
+# "le" as prometheus-client writes it
+_BUCKET_LABELS = (*(repr(b) for b in _WORKQUEUE_BUCKETS), "+Inf")
 _WQ_LABELS = ("name", "controller")
+_HELP = {
+    "depth": "Current depth of workqueue",
+    "adds": "Total number of adds handled by workqueue",
+    "queue_duration": "How long in seconds an item stays in workqueue before being requested",
+    "work_duration": "How long in seconds processing an item from workqueue takes.",
+    "unfinished": "How many seconds of work has been done that is in progress and hasn't been "
+    "observed by work_duration. Large values indicate stuck threads. One can deduce the number "
+    "of stuck threads by observing the rate at which this increases.",
+    "longest": "How many seconds has the longest running processor for workqueue been running.",
+    "retries": "Total number of retries handled by workqueue",
+}
 
 
 class WorkQueueMetrics:
-    """The ``workqueue_*`` metric families on one registry; :meth:`for_queue` binds a queue."""
+    """The ``workqueue_*`` metrics of every queue bound with :meth:`for_queue`, on one registry."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        reg = self.registry
-        self.depth = Gauge(
-            "workqueue_depth", "Current depth of workqueue", _WQ_LABELS, registry=reg
-        )
-        self.adds = Counter(
-            "workqueue_adds", "Total number of adds handled by workqueue", _WQ_LABELS, registry=reg
-        )
-        self.queue_duration = Histogram(
-            "workqueue_queue_duration_seconds",
-            "How long in seconds an item stays in workqueue before being requested",
-            _WQ_LABELS,
-            buckets=_WORKQUEUE_BUCKETS,
-            registry=reg,
-        )
-        self.work_duration = Histogram(
-            "workqueue_work_duration_seconds",
-            "How long in seconds processing an item from workqueue takes.",
-            _WQ_LABELS,
-            buckets=_WORKQUEUE_BUCKETS,
-            registry=reg,
-        )
-        self.unfinished_work = Gauge(
-            "workqueue_unfinished_work_seconds",
-            "How many seconds of work has been done that is in progress and hasn't been "
-            "observed by work_duration. Large values indicate stuck threads. One can deduce "
-            "the number of stuck threads by observing the rate at which this increases.",
-            _WQ_LABELS,
-            registry=reg,
-        )
-        self.longest_running_processor = Gauge(
-            "workqueue_longest_running_processor_seconds",
-            "How many seconds has the longest running processor for workqueue been running.",
-            _WQ_LABELS,
-            registry=reg,
-        )
-        self.retries = Counter(
-            "workqueue_retries",
-            "Total number of retries handled by workqueue",
-            _WQ_LABELS,
-            registry=reg,
-        )
+        self._queues: dict[str, QueueMetrics] = {}
+        self.registry.register(_WorkQueueCollector(self._queues))
 
     def for_queue(self, name: str, *, clock: Clock, depth: Callable[[], int]) -> QueueMetrics:
-        """Return the recorder one queue calls; ``depth`` is read at scrape time."""
-        return QueueMetrics(self, name, clock=clock, depth=depth)
+        """Return the recorder one queue calls; ``depth`` is read at scrape time.
+
+        A second queue of the same name (a controller made again) takes over the name and
+        continues its counters, so they never go back.
+        """
+        recorder = QueueMetrics(clock=clock, depth=depth)
+        previous = self._queues.get(name)
+        if previous is not None:
+            recorder.continue_from(previous)
+        self._queues[name] = recorder
+        return recorder
+
+
+class _Histogram:
+    """Bucket counts and a sum; :meth:`observe` is a bisect and two additions."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(_WORKQUEUE_BUCKETS) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(_WORKQUEUE_BUCKETS, value)] += 1
+        self.total += value
+
+    def buckets(self) -> list[tuple[str, float]]:
+        cumulative, out = 0, []
+        for bound, count in zip(_BUCKET_LABELS, self.counts, strict=True):
+            cumulative += count
+            out.append((bound, float(cumulative)))
+        return out
 
 
 class QueueMetrics:
-    """One queue's recorder: the queue calls it on add, get, done and retry.
+    """One queue's recorder: the queue calls it on add, get, done and retry."""
 
-    Gauges that describe a state (depth, unfinished work, longest running processor) are
-    computed when scraped, so the queue pays nothing for them between scrapes.
-    """
-
-    def __init__(
-        self, family: WorkQueueMetrics, name: str, *, clock: Clock, depth: Callable[[], int]
-    ) -> None:
-        self._clock = clock
+    def __init__(self, *, clock: Clock, depth: Callable[[], int]) -> None:
+        self._now = clock.monotonic
+        self.depth = depth
+        self.adds = 0
+        self.retries = 0
+        self.queue_duration = _Histogram()
+        self.work_duration = _Histogram()
         self._added_at: dict[Hashable, float] = {}
         self._started_at: dict[Hashable, float] = {}
-        self._adds = family.adds.labels(name, name)
-        self._retries = family.retries.labels(name, name)
-        self._queue_duration = family.queue_duration.labels(name, name)
-        self._work_duration = family.work_duration.labels(name, name)
-        family.depth.labels(name, name).set_function(depth)
-        family.unfinished_work.labels(name, name).set_function(self.unfinished_work_seconds)
-        family.longest_running_processor.labels(name, name).set_function(
-            self.longest_running_seconds
-        )
 
     def add(self, key: Hashable) -> None:
         """Count a key entering the queue; its queue duration starts now."""
-        self._adds.inc()
-        self._added_at.setdefault(key, self._clock.monotonic())
+        self.adds += 1
+        if key not in self._added_at:
+            self._added_at[key] = self._now()
 
     def get(self, key: Hashable) -> None:
         """Observe how long ``key`` waited; its work duration starts now."""
-        now = self._clock.monotonic()
+        now = self._now()
         added = self._added_at.pop(key, None)
         if added is not None:
-            self._queue_duration.observe(now - added)
+            self.queue_duration.observe(now - added)
         self._started_at[key] = now
 
     def done(self, key: Hashable) -> None:
         """Observe how long ``key`` was worked on."""
         started = self._started_at.pop(key, None)
         if started is not None:
-            self._work_duration.observe(self._clock.monotonic() - started)
+            self.work_duration.observe(self._now() - started)
 
     def retry(self) -> None:
         """Count a delayed or rate-limited add."""
-        self._retries.inc()
+        self.retries += 1
 
     def drop_pending(self) -> None:
         """Forget the add times of keys the queue dropped without handing them out."""
         self._added_at.clear()
 
+    def continue_from(self, previous: QueueMetrics) -> None:
+        """Carry on the counters and histograms of the queue this one replaces."""
+        self.adds, self.retries = previous.adds, previous.retries
+        self.queue_duration, self.work_duration = previous.queue_duration, previous.work_duration
+
     def unfinished_work_seconds(self) -> float:
         """Return the seconds of work in progress, summed over the keys being processed."""
-        now = self._clock.monotonic()
-        return sum(now - started for started in self._started_at.values())
+        now = self._now()
+        return sum(now - started for started in list(self._started_at.values()))
 
     def longest_running_seconds(self) -> float:
         """Return how long the oldest key in progress has been processed, or 0."""
-        if not self._started_at:
-            return 0.0
-        return self._clock.monotonic() - min(self._started_at.values())
+        started = list(self._started_at.values())
+        return self._now() - min(started) if started else 0.0
 
 
-# -- controller (controller_runtime_*) metrics: added separately ---------------------------------
+class _WorkQueueCollector:
+    """Turns the recorders' numbers into controller-runtime's metric families when scraped."""
+
+    def __init__(self, queues: dict[str, QueueMetrics]) -> None:
+        self._queues = queues
+
+    def collect(self) -> Iterator[Metric]:
+        labels = _WQ_LABELS
+        depth = GaugeMetricFamily("workqueue_depth", _HELP["depth"], labels=labels)
+        adds = CounterMetricFamily("workqueue_adds", _HELP["adds"], labels=labels)
+        queue_duration = HistogramMetricFamily(
+            "workqueue_queue_duration_seconds", _HELP["queue_duration"], labels=labels
+        )
+        work_duration = HistogramMetricFamily(
+            "workqueue_work_duration_seconds", _HELP["work_duration"], labels=labels
+        )
+        unfinished = GaugeMetricFamily(
+            "workqueue_unfinished_work_seconds", _HELP["unfinished"], labels=labels
+        )
+        longest = GaugeMetricFamily(
+            "workqueue_longest_running_processor_seconds", _HELP["longest"], labels=labels
+        )
+        retries = CounterMetricFamily("workqueue_retries", _HELP["retries"], labels=labels)
+        for name, q in list(self._queues.items()):
+            values = [name, name]
+            depth.add_metric(values, q.depth())
+            adds.add_metric(values, q.adds)
+            queue_duration.add_metric(values, q.queue_duration.buckets(), q.queue_duration.total)
+            work_duration.add_metric(values, q.work_duration.buckets(), q.work_duration.total)
+            unfinished.add_metric(values, q.unfinished_work_seconds())
+            longest.add_metric(values, q.longest_running_seconds())
+            retries.add_metric(values, q.retries)
+        yield from (depth, adds, queue_duration, work_duration, unfinished, longest, retries)
 
 
 # -- controllers -------------------------------------------------------------------------------
@@ -170,35 +211,80 @@ class ControllerMetrics:
         self.reconcile_total = Counter(
             "controller_runtime_reconcile_total",
             "Total number of reconciliations per controller",
-            ["controller", "result"], registry=reg,
+            ["controller", "result"],
+            registry=reg,
         )
         self.reconcile_errors = Counter(
             "controller_runtime_reconcile_errors_total",
             "Total number of reconciliation errors per controller",
-            ["controller"], registry=reg,
+            ["controller"],
+            registry=reg,
         )
         self.terminal_errors = Counter(
             "controller_runtime_terminal_reconcile_errors_total",
             "Total number of terminal reconciliation errors per controller",
-            ["controller"], registry=reg,
+            ["controller"],
+            registry=reg,
         )
         self.reconcile_time = Histogram(
             "controller_runtime_reconcile_time_seconds",
             "Length of time per reconciliation per controller",
-            ["controller"], registry=reg,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5,
-                     0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5,
-                     6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60),
+            ["controller"],
+            registry=reg,
+            buckets=(
+                0.005,
+                0.01,
+                0.025,
+                0.05,
+                0.1,
+                0.15,
+                0.2,
+                0.25,
+                0.3,
+                0.35,
+                0.4,
+                0.45,
+                0.5,
+                0.6,
+                0.7,
+                0.8,
+                0.9,
+                1.0,
+                1.25,
+                1.5,
+                1.75,
+                2.0,
+                2.5,
+                3.0,
+                3.5,
+                4.0,
+                4.5,
+                5,
+                6,
+                7,
+                8,
+                9,
+                10,
+                15,
+                20,
+                25,
+                30,
+                40,
+                50,
+                60,
+            ),
         )
         self.active_workers = Gauge(
             "controller_runtime_active_workers",
             "Number of currently used workers per controller",
-            ["controller"], registry=reg,
+            ["controller"],
+            registry=reg,
         )
         self.max_workers = Gauge(
             "controller_runtime_max_concurrent_reconciles",
             "Maximum number of concurrent reconciles per controller",
-            ["controller"], registry=reg,
+            ["controller"],
+            registry=reg,
         )
 
     def max_concurrent(self, controller: str, workers: int) -> None:

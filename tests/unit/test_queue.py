@@ -427,3 +427,15 @@ async def test_a_drain_that_times_out_drops_what_is_still_queued() -> None:
     assert len(q) == 0
     with pytest.raises(ShutDown):
         q.get_nowait()
+
+
+async def test_a_queue_made_again_under_its_name_continues_the_counters() -> None:
+    registry = CollectorRegistry()
+    metrics = WorkQueueMetrics(registry)
+    old = WorkQueue[str](clock=VirtualClock(), name="rq", metrics=metrics)
+    old.add("a")
+    old.add("b")
+    new = WorkQueue[str](clock=VirtualClock(), name="rq", metrics=metrics)
+    new.add("c")
+    assert sample(registry, "workqueue_adds_total") == 3  # a counter never goes back
+    assert sample(registry, "workqueue_depth") == 1  # the depth is the new queue's
