@@ -9,7 +9,8 @@ the new object, so a child that changed owner wakes both owners (controller-runt
 
 Predicates are small values combined with ``&``, ``|`` and ``~`` (or :func:`and_`, :func:`or_`,
 :func:`not_`). The change predicates (:data:`generation_changed` and friends) judge updates only:
-adds and deletes always pass them, as in controller-runtime::
+adds and deletes always pass them, as in controller-runtime — so a negated change predicate
+(``~generation_changed``) drops adds and deletes too::
 
     predicate = generation_changed | labels_changed
     controller.watch(informer, mapper=enqueue_self, predicate=predicate)

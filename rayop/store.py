@@ -132,14 +132,17 @@ class Store:
         namespace: str | None = None,
         label_selector: str | LabelSelector | None = None,
     ) -> builtins.list[Obj]:
-        """Return private copies of the objects in ``namespace`` (all if None) that match."""
+        """Return private copies of the objects in ``namespace`` (all if None) that match.
+
+        Objects come in key order (namespace, then name).
+        """
         selector = (
             LabelSelector.parse(label_selector)
             if label_selector is None or isinstance(label_selector, str)
             else label_selector
         )
         if namespace is None:
-            entries: Iterable[_Entry] = self._items.values()
+            entries: Iterable[_Entry] = self._entries(self._items)
         else:
             entries = self._entries(self._indexes[0].get(namespace or "", ()))
         if selector.empty:
