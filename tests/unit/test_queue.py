@@ -198,12 +198,17 @@ async def test_a_delay_set_while_processing_runs_after_done() -> None:
     assert drain_ready(q) == ["a"]
 
 
+def timer_tasks() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if "workqueue-timer" in t.get_name() and not t.done()]
+
+
 async def test_the_timer_exists_only_while_something_is_delayed() -> None:
     clock = VirtualClock()
     q = WorkQueue[str](clock=clock)
     q.add("a")
     await settle()
     assert clock.pending_timers == 0
+    assert timer_tasks() == []
     q.add_after("b", 100)
     await settle()
     assert clock.next_deadline() == 100
@@ -216,6 +221,7 @@ async def test_the_timer_exists_only_while_something_is_delayed() -> None:
     await clock.advance(99)
     assert q.statistics().waiting == 0
     assert clock.pending_timers == 0
+    assert timer_tasks() == []
 
 
 async def test_delays_fire_in_auto_advance_mode(virtual_clock: VirtualClock) -> None:
