@@ -1,7 +1,8 @@
 """Work queue throughput: add/get/done cycles per second beside a bare asyncio.Queue put/get.
 
-Run: ``python bench/queue.py`` (about 15 s on this machine; ``--quick`` for a smaller run). Every WorkQueue guarantee is on (dedup, one key per worker, re-run after done, delays
-and rate limiting available); the baseline is a bare ``asyncio.Queue`` driven with the same
+Run: ``python bench/queue.py`` (about 15 s on this machine; ``--quick`` for a smaller run).
+Every WorkQueue guarantee is on (dedup, one key per worker, re-run after done; delays and rate
+limiting available); the baseline is a bare ``asyncio.Queue`` driven with the same
 pattern in the same run. One cycle is add + get + done for the WorkQueue and put + get +
 task_done for the baseline. Patterns:
 
