@@ -122,7 +122,8 @@ def schema_validator(kind: str | Kind) -> Callable[[Mapping[str, Any]], list[Cau
 
 def _check(schema: Mapping[str, Any], value: Any, path: str, causes: list[Cause]) -> None:
     if value is None:
-        if not schema.get("nullable") and not schema.get(PRESERVE):
+        untyped = "type" not in schema and "x-kubernetes-int-or-string" not in schema
+        if not schema.get("nullable") and not untyped:
             causes.append(_type_cause(path, value, schema.get("type", "object")))
         return
     if not _type_ok(schema, value):

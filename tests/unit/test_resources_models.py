@@ -227,7 +227,7 @@ def test_set_condition_moves_transition_time_when_status_changes() -> None:
 def test_set_condition_keeps_other_types_in_order_and_drops_duplicates() -> None:
     conditions = set_condition([], type_="A", status="True", reason="r", now=T0)
     conditions = set_condition(conditions, type_="B", status="True", reason="r", now=T0)
-    conditions = conditions + [conditions[0]]  # a duplicate written by someone else
+    conditions = [*conditions, conditions[0]]  # a duplicate written by someone else
     conditions = set_condition(conditions, type_="A", status="False", reason="r", now=T0)
     assert [c.type for c in conditions] == ["A", "B"]
     assert find_condition(conditions, "B") is not None
