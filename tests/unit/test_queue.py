@@ -1,6 +1,7 @@
 import asyncio
 import itertools
 import random
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -445,3 +446,10 @@ async def test_a_queue_made_again_under_its_name_continues_the_counters() -> Non
     new.add("c")
     assert sample(registry, "workqueue_adds_total") == 3  # a counter never goes back
     assert sample(registry, "workqueue_depth") == 1  # the depth is the new queue's
+
+
+def test_the_example_in_the_docs_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "workqueue.md").read_text()
+    example = doc.split("## Example", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(example, "docs/workqueue.md", "exec"), {"__name__": "docs_example"})
+    assert capsys.readouterr().out == "{'flaky': 3, 'poll': 2, 'plain': 1} at t=60s\n"
