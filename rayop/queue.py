@@ -41,7 +41,7 @@ _NEVER = float("inf")
 
 
 class ShutDown(Exception):
-    """Raised by ``get`` once the queue is shut down (and, when draining, has nothing left)."""
+    """Raised by ``get`` once the queue is shut down (with ``finish_queued``: and empty)."""
 
 
 class QueueStatistics(NamedTuple):
@@ -65,7 +65,7 @@ class WorkQueue(Generic[K]):
     :meth:`add_rate_limited` on failure.
     """
 
-    # The invariant, kept by every method below (client-go's, in its own words there):
+    # The invariant, kept by every method below (the one client-go's queue.go states):
     #
     #   _dirty       keys that need processing: queued, or to be queued again when done.
     #   _processing  keys handed out by get() and not yet done().
