@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import ssl
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, Self, TypedDict, Unpack, cast
@@ -34,6 +33,7 @@ from .config import (
     in_cluster_available,
     load_in_cluster,
     load_kubeconfig,
+    open_api_client,
 )
 from .transport import Call, RetryPolicy, Transport, transport_error
 
@@ -128,12 +128,7 @@ class KubeClient:
 
     @classmethod
     def _owning(cls, config: Configuration, options: KubeClientOptions) -> KubeClient:
-        try:
-            api_client = ApiClient(configuration=config)
-        except (OSError, ssl.SSLError) as exc:
-            raise KubeConfigError(f"cannot set up TLS for {config.host}: {exc}") from exc
-        api_client.user_agent = "rayop"
-        return cls(api_client, owns_api_client=True, **options)
+        return cls(open_api_client(config), owns_api_client=True, **options)
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -8,10 +8,14 @@ In a pod the service account wins over a kubeconfig that happens to sit in the i
 from __future__ import annotations
 
 import os
+import ssl
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
+import aiohttp
 import yaml
-from kubernetes_asyncio.client import Configuration
+from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
 
 from ..errors import RayopError
@@ -24,6 +28,7 @@ __all__ = [
     "in_cluster_available",
     "load_in_cluster",
     "load_kubeconfig",
+    "open_api_client",
 ]
 
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -31,6 +36,9 @@ SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 SERVICE_ACCOUNT_CA = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
 """Where Kubernetes mounts the cluster's CA certificate."""
+
+_READ_BUFSIZE = 2**21
+"""kubernetes-asyncio's read buffer: one watch event may carry an object of up to 1.5 MiB."""
 
 
 class KubeConfigError(RayopError):
@@ -88,3 +96,35 @@ def load_in_cluster(
     except (ConfigException, OSError) as exc:
         raise KubeConfigError(f"not running in a Kubernetes pod: {exc}") from exc
     return config
+
+
+def open_api_client(config: Configuration) -> ApiClient:
+    """Open a kubernetes-asyncio ``ApiClient`` for ``config``, tuned for many small requests.
+
+    kubernetes-asyncio's session has ``trust_env=True``, which makes aiohttp look up proxy and
+    netrc settings in a worker thread on every request: a third of the request rate on loopback.
+    The proxy settings (``HTTPS_PROXY``, ``NO_PROXY``, ...) are resolved once here instead, and a
+    kubeconfig's ``proxy-url`` still wins.
+    """
+    try:
+        api_client = ApiClient(configuration=config)
+    except (OSError, ssl.SSLError) as exc:
+        raise KubeConfigError(f"cannot set up TLS for {config.host}: {exc}") from exc
+    api_client.user_agent = "rayop"
+    rest = api_client.rest_client
+    if not rest.proxy and (proxy := _env_proxy(str(config.host))):
+        rest.proxy = proxy
+    shared = rest.pool_manager
+    rest.pool_manager = aiohttp.ClientSession(
+        connector=shared.connector, trust_env=False, read_bufsize=_READ_BUFSIZE
+    )
+    shared.detach()
+    return api_client
+
+
+def _env_proxy(url: str) -> str | None:
+    """Return the proxy the environment names for ``url`` (as aiohttp's ``trust_env`` would)."""
+    target = urllib.parse.urlsplit(url)
+    if not target.hostname or urllib.request.proxy_bypass(target.hostname):
+        return None
+    return urllib.request.getproxies().get(target.scheme)

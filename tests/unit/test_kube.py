@@ -38,6 +38,7 @@ from rayop.errors import (
     TooManyRequests,
 )
 from rayop.kube import KubeClient, KubeConfigError, RetryPolicy
+from rayop.kube.config import open_api_client
 
 JOB_PATH = "/apis/ray.io/v1/namespaces/ns/rayjobs"
 
@@ -65,7 +66,7 @@ def clock() -> StepClock:
 
 
 def make_client(server: KubeServer, clock: StepClock, **retry: Any) -> KubeClient:
-    api = ApiClient(Configuration(host=server.url))
+    api = open_api_client(Configuration(host=server.url))
     policy = RetryPolicy(jitter=0.0, **retry)
     return KubeClient(api, owns_api_client=True, clock=clock, retry=policy)
 
@@ -680,6 +681,29 @@ async def test_in_cluster_uses_the_service_account(
         assert client.host == "https://10.0.0.1:443"
         auth = await client.api_client.configuration.auth_settings()
         assert auth["BearerToken"]["value"] == "Bearer sa-token"
+
+
+@pytest.mark.parametrize("bypass", [False, True])
+async def test_the_environments_proxy_is_used_unless_bypassed(
+    server: KubeServer, monkeypatch: pytest.MonkeyPatch, bypass: bool
+) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", server.url)
+    if bypass:
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+    target = f"127.0.0.1:{free_port()}"  # nothing listens there: only the proxy can answer
+    api = open_api_client(Configuration(host=f"http://{target}"))
+    server.reply(200, rayjob())
+    async with KubeClient(api, owns_api_client=True, retry=RetryPolicy(max_attempts=1)) as client:
+        if bypass:
+            with pytest.raises(ServerError, match="could not be reached"):
+                await client.get(RAYJOB, "a", namespace="ns")
+        else:
+            await client.get(RAYJOB, "a", namespace="ns")
+    assert [(s.path, s.headers["Host"]) for s in server.seen] == (
+        [] if bypass else [(f"{JOB_PATH}/a", target)]
+    )
 
 
 async def test_close_ends_the_session_only_when_owned(server: KubeServer) -> None:
