@@ -17,6 +17,7 @@ Errors, all :class:`~rayop.errors.DashboardError`::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -57,15 +58,22 @@ class JobAlreadySubmitted(DashboardError):
 
 
 def answer_error(what: str, status: int, body: str) -> DashboardError:
-    """Return the error for a non-success answer; the message quotes the body's last line.
+    """Return the error for a non-success answer; the message quotes the gist of the body.
 
-    Ray's error bodies are plain text, often a whole traceback: its last line says what failed.
+    Ray's error bodies are plain text, often a whole traceback: the gist is its last exception
+    line and whatever follows it (Ray's messages may span lines), or else the whole body.
     """
+    return DashboardError(f"{what}: HTTP {status}: {_gist(body)}", status=status, body=body)
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*:")
+
+
+def _gist(body: str, limit: int = 500) -> str:
     lines = [line.strip() for line in body.strip().splitlines() if line.strip()]
-    last = lines[-1] if lines else ""
-    if len(last) > 500:
-        last = last[:497] + "..."
-    return DashboardError(f"{what}: HTTP {status}: {last}", status=status, body=body)
+    starts = [i for i, line in enumerate(lines) if _EXCEPTION_LINE.match(line)]
+    gist = " ".join(lines[starts[-1] :] if starts else lines)
+    return gist if len(gist) <= limit else gist[: limit - 3] + "..."
 
 
 # -- Jobs ---------------------------------------------------------------------------------------
