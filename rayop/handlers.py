@@ -235,14 +235,17 @@ class EnqueueHandler:
     def _handle(self, event: Event) -> None:
         if self.predicate is not None and not self.predicate(event):
             return
+        add = self.queue.add
         if event.type == "update" and event.old is not None and event.new is not None:
-            requests = set(self.mapper(event.new))
-            requests.update(self.mapper(event.old))
-            for request in sorted(requests):
-                self.queue.add(request)
+            new = list(self.mapper(event.new))
+            for request in new:
+                add(request)
+            for request in self.mapper(event.old):
+                if request not in new:
+                    add(request)
             return
         for request in self.mapper(event.obj):
-            self.queue.add(request)
+            add(request)
 
     def on_add(self, obj: Obj) -> None:
         """Handle an added object."""

@@ -221,7 +221,9 @@ class Store:
         meta = _meta(obj)
         labels = meta.get("labels")
         return _Entry(
-            orjson.dumps(obj),
+            # orjson returns its growing buffer without shrinking it (about 5x the JSON for a
+            # 3 KB object); an exact-size copy costs under a microsecond and keeps memory at 1x.
+            memoryview(orjson.dumps(obj)).tobytes(),
             str(meta.get("resourceVersion") or ""),
             dict(labels) if labels else _NO_LABELS,
             tuple(tuple(fn(obj)) for fn in self._index_fns),
@@ -232,10 +234,12 @@ class Store:
         key = key_of(obj)
         entry = self._entry(obj)
         old = self._items.get(key)
-        if old is not None:
+        if old is None:
+            self._file(key, entry)
+        elif old.index_values != entry.index_values:
             self._unfile(key, old)
+            self._file(key, entry)
         self._items[key] = entry
-        self._file(key, entry)
         if entry.rv:
             self.resource_version = entry.rv
         self._notify(key, entry)

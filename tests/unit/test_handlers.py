@@ -168,7 +168,7 @@ def test_enqueue_handler_update_wakes_old_and_new_owner() -> None:
     old = obj("pod", 1, owners=[ref("RayCluster", "c1")])
     new = obj("pod", 2, owners=[ref("RayCluster", "c2")])
     handler.on_update(old, new)
-    assert queue.keys == [Request("default", "c1"), Request("default", "c2")]
+    assert queue.keys == [Request("default", "c2"), Request("default", "c1")]  # new owner first
     queue.keys.clear()
     handler.on_update(new, obj("pod", 3, owners=[ref("RayCluster", "c2")]))
     assert queue.keys == [Request("default", "c2")]  # once, not twice
