@@ -35,7 +35,6 @@ from .errors import TerminalError
 from .handlers import EnqueueHandler, Mapper, Predicate, enqueue_self
 from .metrics import ControllerMetrics
 from .queue import ShutDown, WorkQueue
-from .ratelimit import default_controller_rate_limiter
 from .reconcile import Reconciler, Request, Result
 
 __all__ = ["Controller"]
@@ -65,9 +64,7 @@ class Controller:
         self.name = name
         self.reconciler = reconciler
         self._clock = clock or RealClock()
-        self.queue: WorkQueue[Request] = queue or WorkQueue(
-            clock=self._clock, rate_limiter=default_controller_rate_limiter(), name=name
-        )
+        self.queue: WorkQueue[Request] = queue or WorkQueue(clock=self._clock, name=name)
         self.max_concurrent_reconciles = max_concurrent_reconciles
         self.reconcile_timeout = reconcile_timeout
         self._tracker = tracker

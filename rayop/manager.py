@@ -33,7 +33,6 @@ from .informer import Informer, SharedInformers
 from .leader import LeaderElectionConfig, LeaderElector
 from .metrics import ControllerMetrics, WorkQueueMetrics
 from .queue import WorkQueue
-from .ratelimit import default_controller_rate_limiter
 from .reconcile import Reconciler, Request
 
 __all__ = ["LeaderElectionLost", "Manager", "ManagerOptions", "Watch"]
@@ -118,10 +117,8 @@ class Manager:
         reconcile_timeout: float | None = None,
     ) -> Controller:
         """Add a controller of ``for_kind`` that also reacts to the kinds it owns and watches."""
-        queue: WorkQueue[Request] = WorkQueue(
-            clock=self.clock, rate_limiter=default_controller_rate_limiter(), name=name,
-            metrics=self.queue_metrics,
-        )
+        queue: WorkQueue[Request] = WorkQueue(clock=self.clock, name=name,
+                                              metrics=self.queue_metrics)
         controller = Controller(
             name, reconciler, clock=self.clock, queue=queue,
             max_concurrent_reconciles=max_concurrent_reconciles,

@@ -28,14 +28,17 @@ cannot fix; raise anything else to be retried with per-key exponential backoff.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 __all__ = ["Reconciler", "Request", "Result"]
 
 
-@dataclass(frozen=True, order=True)
-class Request:
-    """The object to reconcile, by namespace and name (namespace ``""`` for cluster-scoped)."""
+class Request(NamedTuple):
+    """The object to reconcile, by namespace and name (namespace ``""`` for cluster-scoped).
+
+    A tuple, so hashing and comparing it — which the work queue does several times per key —
+    run in C.
+    """
 
     namespace: str
     name: str
