@@ -21,7 +21,7 @@ loops tightly: reconnects back off exponentially (``backoff_initial`` 0.8 s doub
 ``backoff_max`` 30 s, each delay stretched by up to ``backoff_jitter``; the sequence starts over
 when ``backoff_reset_after`` seconds pass without a failure). Each watch asks the server to end it
 after a random ``timeoutSeconds`` in ``[watch_timeout, 2 * watch_timeout)``, so many informers do
-not reconnect in step. A stream that ends cleanly at once with no event counts as a failure.
+not reconnect in step. A stream that ends cleanly at once without progress counts as a failure.
 
 Time is the :class:`~rayop.clock.Clock`'s (virtual in tests), randomness a ``random.Random``.
 """
@@ -54,7 +54,7 @@ __all__ = [
 _log = structlog.get_logger("rayop.informer")
 
 _MIN_STREAM_SECONDS = 1.0
-"""A stream that ends cleanly sooner than this, with no event, counts as a failure."""
+"""A stream that ends cleanly sooner than this without advancing the version is a failure."""
 
 WatchOutcome = Literal["expired", "short", "inactive", "gone", "error"]
 
@@ -404,8 +404,7 @@ class Informer:
         """Run one watch stream to its end and say how it ended."""
         self._retry_after = None
         self._n.watches += 1
-        started = self.clock.monotonic()
-        seen = 0
+        started, rv_before = self.clock.monotonic(), self._rv
         stream = self.client.watch(
             self.kind, namespace=self.namespace, resource_version=self._rv,
             label_selector=self.label_selector, field_selector=self.field_selector,
@@ -417,7 +416,6 @@ class Informer:
             async with guard:
                 async for event in stream:
                     guard.touch()
-                    seen += 1
                     self._apply(event)
         except Gone:
             self._n.gone += 1
@@ -433,7 +431,7 @@ class Informer:
             self._n.inactivity_restarts += 1
             self._log.warning("informer watch silent; restarting", seconds=self.inactivity_timeout)
             return "inactive"
-        if seen == 0 and self.clock.monotonic() - started < _MIN_STREAM_SECONDS:
+        if self._rv == rv_before and self.clock.monotonic() - started < _MIN_STREAM_SECONDS:
             return "short"
         return "expired"
 

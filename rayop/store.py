@@ -353,16 +353,15 @@ class Store:
 
         True once the cached object has that version or a newer one, or once the object is gone
         and the cache has reached a version at or after ``resource_version`` (it was deleted
-        after the write), or a delete of it was seen while waiting.
+        after the write). With versions that are not integers: once the cached object has
+        exactly that version, or a delete of it was seen while waiting.
         """
 
         def check(entry: _Entry | None, deleted: bool) -> bool:
             if entry is not None:
                 order = compare_versions(entry.rv, resource_version)
                 return order is not None and order >= 0
-            if deleted:
-                return True
             order = compare_versions(self.resource_version, resource_version)
-            return order is not None and order >= 0
+            return deleted if order is None else order >= 0
 
         return await self._wait((namespace or "", name), check, timeout_s=timeout, clock=clock)

@@ -355,3 +355,17 @@ async def test_wait_for_sync_times_out_in_clock_time(clock: VirtualClock) -> Non
         await asyncio.wait_for(shared.wait_for_sync(timeout=60), timeout=5)
     await shared.stop_all()
     assert clock.monotonic() == pytest.approx(60.0)
+
+
+async def test_stream_repeating_a_bookmark_without_progress_backs_off(
+    clock: VirtualClock,
+) -> None:
+    client = ScriptedClient(clock, lists=[ListResult([], "5")],
+                            watches=[[bookmark(5)], [bookmark(5)], [bookmark(6)], [bookmark(7)]])
+    informer = make(client, clock)
+    await run_until(informer, client, "watch", 5)
+    times = [c.at for c in client.calls_of("watch")]
+    assert times[1] - times[0] >= 0.8  # no progress: backoff
+    assert times[2] - times[1] >= 1.6
+    assert times[3] == times[2]  # progress (6): resumed at once
+    assert client.calls_of("watch")[4].kwargs["resource_version"] == "7"

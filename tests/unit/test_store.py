@@ -230,3 +230,19 @@ async def test_wait_for_predicate(clock: VirtualClock) -> None:
     await task
     assert await store.wait_for("default", "gone", lambda o: o is None, timeout=0, clock=clock)
     assert not await store.wait_for("default", "a", lambda o: o is None, timeout=2, clock=clock)
+
+
+async def test_an_older_delete_does_not_settle_a_newer_version(clock: VirtualClock) -> None:
+    store = Store()
+    store.put(obj("a", 10))
+
+    async def churn() -> None:
+        await clock.sleep(1)
+        store.remove(obj("a", 15))  # the old incarnation goes
+        await clock.sleep(1)
+        store.put(obj("a", 20))  # the awaited create
+
+    task = asyncio.ensure_future(churn())
+    assert await store.wait_for_version("default", "a", "20", timeout=30, clock=clock)
+    assert clock.monotonic() == pytest.approx(2.0)
+    await task
