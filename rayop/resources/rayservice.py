@@ -16,7 +16,7 @@ from pydantic import Field
 
 from .common import CONDITIONS_SCHEMA, Condition, ObjectMeta, WireModel
 from .raycluster import RayClusterSpec, RayClusterStatus
-from .serve import ServeDeploymentGraphSpec, graph_spec_to_serve_config
+from .serve import ServeDeploymentGraphSpec, graph_spec_to_serve_config, load_yaml
 
 __all__ = [
     "APPLICATION_STATUSES",
@@ -120,7 +120,7 @@ class RayServiceSpec(WireModel):
         """
         if self.serve_config_v2 is not None:
             try:
-                document = yaml.safe_load(self.serve_config_v2)
+                document = load_yaml(self.serve_config_v2)
             except yaml.YAMLError as error:
                 raise ValueError(f"serveConfigV2 is not YAML: {error}") from None
             if not isinstance(document, dict):

@@ -8,6 +8,7 @@ is not refused by the cluster for its shape; they return problems, never raise.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import yaml
@@ -23,12 +24,27 @@ __all__ = [
     "check_serve_config_text",
     "graph_spec_to_serve_config",
     "import_path_problems",
+    "load_yaml",
     "parse_yaml_mapping",
     "route_prefix_problems",
     "yaml_error_text",
 ]
 
 DEFAULT_APP_NAME = "default"
+
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse one YAML document safely: libyaml when present, Python's messages on errors.
+
+    Raises ``yaml.YAMLError``; the error comes from PyYAML's pure-Python parser, whose messages
+    (``mapping values are not allowed here``) are the clearer ones.
+    """
+    try:
+        return yaml.load(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        return yaml.load(text, Loader=yaml.SafeLoader)
 
 
 class ServeDeploymentSpec(WireModel):
@@ -78,7 +94,7 @@ def parse_yaml_mapping(text: str | None) -> dict[str, Any]:
     if text is None or not text.strip():
         return {}
     try:
-        value = yaml.safe_load(text)
+        value = load_yaml(text)
     except yaml.YAMLError as error:
         raise ValueError(f"not valid YAML: {yaml_error_text(error)}") from None
     if value is None:
@@ -91,12 +107,20 @@ def parse_yaml_mapping(text: str | None) -> dict[str, Any]:
 
 
 def check_serve_config_text(text: str, *, field: str) -> list[Problem]:
-    """Check a ``serveConfigV2`` string: YAML, then the Serve config shape."""
+    """Check a ``serveConfigV2`` string: YAML, then the Serve config shape.
+
+    Results are cached by text: a reconciler checks the same config on every pass.
+    """
+    return list(_check_text(text, field))
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_text(text: str, field: str) -> tuple[Problem, ...]:
     try:
-        document = yaml.safe_load(text)
+        document = load_yaml(text)
     except yaml.YAMLError as error:
-        return [Problem(field, f"not a Serve config: {yaml_error_text(error)}")]
-    return check_serve_config(document, field=field)
+        return (Problem(field, f"not a Serve config: {yaml_error_text(error)}"),)
+    return tuple(check_serve_config(document, field=field))
 
 
 def check_serve_config(document: Any, *, field: str) -> list[Problem]:
@@ -223,7 +247,7 @@ def _deployment(spec: ServeDeploymentSpec) -> dict[str, Any]:
     for key, value in wire.items():
         snake = to_snake(key)
         if snake in ("user_config", "autoscaling_config") and isinstance(value, str):
-            value = yaml.safe_load(value) if value.strip() else None
+            value = load_yaml(value) if value.strip() else None
         elif snake == "ray_actor_options" and isinstance(value, dict):
             value = {to_snake(k): v for k, v in value.items()}
         if value is not None:
