@@ -163,9 +163,7 @@ class _Inactivity:
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> bool:
         if self._dog is not None:
-            self._dog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dog
+            await _cancel_and_wait(self._dog)
         if self.fired and exc_type is asyncio.CancelledError:
             assert self._task is not None
             return self._task.uncancel() == 0
@@ -301,9 +299,7 @@ class Informer:
         """Cancel the task started by :meth:`start` and wait for it to end."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await _cancel_and_wait(task)
 
     async def run(self) -> None:
         """List and watch until cancelled; never returns otherwise, never raises an API error."""
@@ -342,16 +338,14 @@ class Informer:
         """List everything in scope into the store; False (logged) if the list failed."""
         try:
             items, rv = await self._list_all()
-        except asyncio.CancelledError:
-            raise
+            for obj in items:
+                self._fill_type(obj)
+            diff = self.store.replace(items, rv)
         except Exception as err:
             self._n.list_errors += 1
             self._retry_after = getattr(err, "retry_after", None)
             self._log.warning("informer list failed", error=repr(err))
             return False
-        for obj in items:
-            self._fill_type(obj)
-        diff = self.store.replace(items, rv)
         self._rv = rv
         self._n.lists += 1
         if self.has_synced:
@@ -468,6 +462,17 @@ class Informer:
                     self._notify_update(orjson.loads(old), obj)
         if rv:
             self._rv = rv
+
+
+async def _cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait for it; a cancellation of the caller itself still propagates."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
 
 
 async def _close(stream: AsyncIterator[WatchEvent]) -> None:
