@@ -369,3 +369,30 @@ async def test_stream_repeating_a_bookmark_without_progress_backs_off(
     assert times[2] - times[1] >= 1.6
     assert times[3] == times[2]  # progress (6): resumed at once
     assert client.calls_of("watch")[4].kwargs["resource_version"] == "7"
+
+
+async def test_handlers_run_after_the_store_shows_the_change(clock: VirtualClock) -> None:
+    client = ScriptedClient(clock, lists=[ListResult([], "1")],
+                            watches=[[added(obj("a", 2)), deleted(obj("a", 3))]])
+    informer = make(client, clock)
+    seen: list[tuple[str, bool]] = []
+    informer.add_handler(FuncHandler(
+        on_add=lambda o: seen.append(("add", informer.store.get("default", "a") is not None)),
+        on_delete=lambda o: seen.append(("delete", informer.store.get("default", "a") is None)),
+    ))
+    await run_until(informer, client, "watch", 2)
+    assert seen == [("add", True), ("delete", True)]
+
+
+async def test_waiting_for_a_write_to_reach_a_lagging_cache(clock: VirtualClock) -> None:
+    # The write (version 11) reaches the watch 3 s after it was made.
+    client = ScriptedClient(clock, lists=[ListResult([], "10")],
+                            watches=[[Pause(3), added(obj("child", 11))]])
+    informer = make(client, clock)
+    informer.start()
+    await informer.wait_synced()
+    store = informer.store
+    assert not await store.wait_for_version("default", "child", "11", timeout=2, clock=clock)
+    assert await store.wait_for_version("default", "child", "11", timeout=5, clock=clock)
+    assert clock.monotonic() == pytest.approx(3.0)
+    await informer.stop()
