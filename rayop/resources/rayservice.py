@@ -23,6 +23,9 @@ __all__ = [
     "APP_HEALTH_STATUSES",
     "CONDITION_READY",
     "CONDITION_UPGRADE_IN_PROGRESS",
+    "DEFAULT_CLUSTER_DELETION_DELAY_SECONDS",
+    "DEFAULT_UNHEALTHY_RESTART_THRESHOLD",
+    "DEFAULT_UNHEALTHY_SECOND_THRESHOLD",
     "DEPLOYMENT_STATUSES",
     "RAYSERVICE_STATUSES",
     "UPGRADE_TYPES",
@@ -38,6 +41,13 @@ __all__ = [
     "ServeDeploymentStatus",
     "UpgradeStrategy",
 ]
+
+DEFAULT_UNHEALTHY_SECOND_THRESHOLD = 900
+"""Seconds unhealthy before the serving cluster is replaced, when the spec does not say."""
+DEFAULT_UNHEALTHY_RESTART_THRESHOLD = 3
+"""Unhealthy replacements before the RayService is FAILED, when the spec does not say."""
+DEFAULT_CLUSTER_DELETION_DELAY_SECONDS = 60
+"""Seconds an old cluster lives after traffic moved off it, when the spec does not say."""
 
 CONDITION_READY = "Ready"
 CONDITION_UPGRADE_IN_PROGRESS = "UpgradeInProgress"
