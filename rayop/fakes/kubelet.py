@@ -33,7 +33,7 @@ from ..clock import Clock, RealClock, format_time, parse_time
 from ..controller import Controller
 from ..errors import AlreadyExists, Conflict, NotFound
 from ..handlers import enqueue_mapped
-from ..informer import Informer
+from ..informer import FuncHandler, Informer
 from ..reconcile import Request, Result
 from ..selectors import LabelSelector
 
@@ -102,6 +102,7 @@ class KubeletSimulator:
         self._pod_ctl.watch(self.pods)
         self._svc_ctl.watch(self.services)
         self._svc_ctl.watch(self.pods, mapper=enqueue_mapped(self._services_of_pod))
+        self.pods.add_handler(FuncHandler(on_delete=self._pod_deleted))
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -176,6 +177,13 @@ class KubeletSimulator:
                 listener(pod)
             except Exception as err:  # a listener must not break the simulator
                 _log.warning("pod listener failed", error=repr(err))
+
+    def _pod_deleted(self, pod: Obj) -> None:
+        """A deleted pod's containers are gone: tell the listeners it stopped."""
+        meta = dict(pod.get("metadata") or {})
+        meta.setdefault("deletionTimestamp", format_time(self.clock.now()))
+        status = {**(pod.get("status") or {}), "phase": "Failed", "reason": "Deleted"}
+        self.notify({**pod, "metadata": meta, "status": status})
 
     def _services_of_pod(self, pod: Obj) -> list[Request]:
         ns = pod["metadata"].get("namespace", "")

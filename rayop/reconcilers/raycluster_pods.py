@@ -13,6 +13,7 @@ import shlex
 from typing import Any
 
 from ..client import Obj
+from ..dashboard import head_service_name
 from ..resources.raycluster import HeadGroupSpec, RayClusterSpec, WorkerGroupSpec
 
 __all__ = [
@@ -48,11 +49,6 @@ DEFAULT_HEAD_PORTS: dict[str, int] = {
     "metrics": 8080,
 }
 """The head Service's ports unless the head container names its own (KubeRay's defaults)."""
-
-
-def head_service_name(cluster_name: str) -> str:
-    """``<cluster>-head-svc``, KubeRay's head Service name."""
-    return f"{cluster_name}-head-svc"
 
 
 def controller_ref(owner: Obj) -> Obj:
