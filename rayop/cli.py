@@ -16,12 +16,14 @@ from typing import Any, TextIO
 
 import yaml
 
+from .cli_dev import configure_dev, dev_command
+from .cli_run import configure_run, run_command
 from .crds import write_crds
 from .resources.common import describe_value
 from .resources.serve import yaml_error_text
 from .resources.validation import VALIDATORS
 
-__all__ = ["COMMANDS", "Command", "build_parser", "main"]
+__all__ = ["COMMANDS", "Command", "build_parser", "main", "read_documents"]
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -82,7 +84,7 @@ def _manifest_files(paths: Sequence[Path], tally: _Tally) -> Iterator[Path]:
 
 def _validate_file(path: Path, tally: _Tally, *, out: TextIO, err: TextIO) -> None:
     try:
-        documents = _read_documents(path)
+        documents = read_documents(path)
     except ValueError as error:
         print(f"{path}: {error}", file=out)
         tally.invalid += 1
@@ -93,7 +95,7 @@ def _validate_file(path: Path, tally: _Tally, *, out: TextIO, err: TextIO) -> No
         _validate_document(path, index, document, tally, out=out, err=err)
 
 
-def _read_documents(path: Path) -> list[Any]:
+def read_documents(path: Path) -> list[Any]:
     """Return the non-empty documents of a file, ``kind: List`` items expanded."""
     try:
         text = path.read_bytes().decode("utf-8")
@@ -178,6 +180,18 @@ def _run_crds(args: argparse.Namespace) -> int:
 # ---- the table and the entry point ----------------------------------------------------------
 
 COMMANDS: tuple[Command, ...] = (
+    Command(
+        "run",
+        "run the operator against a Kubernetes cluster (kubeconfig or in-cluster)",
+        configure_run,
+        run_command,
+    ),
+    Command(
+        "dev",
+        "run the operator on the in-memory fake cluster and apply manifests (no cluster needed)",
+        configure_dev,
+        dev_command,
+    ),
     Command(
         "validate",
         "check RayJob, RayService and RayCluster manifests offline; exit 1 if any is invalid",

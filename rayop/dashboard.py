@@ -43,6 +43,7 @@ __all__ = [
     "ServeApplicationStatus",
     "ServeDetails",
     "answer_error",
+    "head_service_name",
 ]
 
 DASHBOARD_PORT = 8265
@@ -300,7 +301,7 @@ class DashboardLocator:
 
     def locate(self, namespace: str, name: str, *, service: str | None = None) -> DashboardAddress:
         """Return the address of cluster ``namespace/name`` (head Service ``service``)."""
-        svc = service or _head_service_name(name)
+        svc = service or head_service_name(name)
         if self.mode == "fixed":
             try:
                 return self.fixed[(namespace, name)]
@@ -319,7 +320,6 @@ class DashboardLocator:
         )
 
 
-def _head_service_name(cluster: str) -> str:
-    # Must match rayop.reconcilers.raycluster_pods.head_service_name (which this layer cannot
-    # import: reconcilers depend on this module, not the other way round).
+def head_service_name(cluster: str) -> str:
+    """``<cluster>-head-svc``: KubeRay's name of a RayCluster's head Service (one place for it)."""
     return f"{cluster}-head-svc"

@@ -1,0 +1,72 @@
+"""Logging for the ``rayop`` process: structlog, JSON or console, with secrets kept out.
+
+Every line a reconcile writes carries the controller, the object's namespace and name and a
+reconcile id (bound by the controller). Values under keys that name secrets — tokens, passwords,
+environment variables of pod specs — are replaced with ``[redacted]`` before anything is printed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any, Literal
+
+import structlog
+
+__all__ = ["LogFormat", "configure_logging", "redact"]
+
+LogFormat = Literal["json", "console"]
+
+_SECRET_KEY = re.compile(r"(token|password|passwd|secret|authorization|credential|^env$|env_vars)",
+                         re.IGNORECASE)
+_REDACTED = "[redacted]"
+
+
+def _scrub(value: Any, depth: int = 0) -> Any:
+    if depth > 6:
+        return value
+    if isinstance(value, dict):
+        return {k: _REDACTED if _SECRET_KEY.search(str(k)) else _scrub(v, depth + 1)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, depth + 1) for v in value]
+    return value
+
+
+def redact(
+    logger: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A structlog processor: replace values under secret-looking keys, at any depth."""
+    for key in list(event):
+        if _SECRET_KEY.search(key):
+            event[key] = _REDACTED
+        else:
+            event[key] = _scrub(event[key])
+    return event
+
+
+def configure_logging(*, fmt: LogFormat = "console", level: str = "info") -> None:
+    """Configure structlog (and the stdlib root logger) for the ``rayop`` process."""
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {level!r}")
+    renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
+                     else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(
+        level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    )
