@@ -1,0 +1,109 @@
+"""Pure status helpers for RayService: the seed's ``status``, the Ready condition, the patch.
+
+The seed's ``status`` says what a user of the service would notice:
+
+=============  ==============================================================================
+``DEPLOYING``  nothing has served yet (the first cluster is coming up, or resumed from suspend)
+``RUNNING``    the active cluster serves: every application RUNNING, or deploying in place while
+               ready pods still take traffic
+``UNHEALTHY``  the active cluster cannot serve well: an application UNHEALTHY or DEPLOY_FAILED,
+               its dashboard silent, or the cluster not ready (for example its head pod lost)
+``FAILED``     the spec is invalid, or the cluster was replaced for being unhealthy more often
+               than ``deploymentUnhealthyRestartThreshold`` allows; stays until the spec changes
+``SUSPENDED``  ``spec.suspend``: clusters and Services deleted
+=============  ==============================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..client import Obj
+
+__all__ = [
+    "COND_SERVE_HEALTHY",
+    "REASON_RESTARTS_EXCEEDED",
+    "REASON_VALIDATION_FAILED",
+    "cluster_entry",
+    "merge_patch",
+    "ready_condition",
+    "seed_status",
+    "service_status",
+]
+
+COND_SERVE_HEALTHY = "ServeHealthy"
+"""The active cluster's Serve health; while False, its lastTransitionTime is "unhealthy since"."""
+
+REASON_VALIDATION_FAILED = "ValidationFailed"
+REASON_RESTARTS_EXCEEDED = "UnhealthyRestartThresholdExceeded"
+
+
+def seed_status(
+    *, failed: bool, suspended: bool, serving: bool, health: str, endpoints: int
+) -> str:
+    """The seed's ``status`` from what the reconcile saw.
+
+    ``serving``: an active cluster exists (it served once); ``health``: the active cluster's
+    ``appStatus.status``; ``endpoints``: ready pods behind the serve Service.
+    """
+    if failed:
+        return "FAILED"
+    if suspended:
+        return "SUSPENDED"
+    if not serving:
+        return "DEPLOYING"
+    if health == "HEALTHY" or (health == "DEPLOYING" and endpoints > 0):
+        return "RUNNING"
+    return "UNHEALTHY"
+
+
+def service_status(seed: str) -> str:
+    """KubeRay's ``serviceStatus``: ``Running`` while the service serves, else empty."""
+    return "Running" if seed == "RUNNING" else ""
+
+
+def ready_condition(seed: str, *, reason: str | None = None, message: str = ""
+                    ) -> tuple[bool, str, str]:
+    """The ``Ready`` condition (status, reason, message) for a seed status."""
+    match seed:
+        case "RUNNING":
+            return True, "Serving", ""
+        case "DEPLOYING":
+            return False, "Deploying", message
+        case "UNHEALTHY":
+            return False, "Unhealthy", message
+        case "SUSPENDED":
+            return False, "Suspended", "spec.suspend is true"
+    return False, reason or "Failed", message
+
+
+def cluster_entry(name: str | None, applications: Mapping[str, Obj]) -> Obj | None:
+    """An ``activeServiceStatus`` / ``pendingServiceStatus`` value (None: no cluster)."""
+    if not name:
+        return None
+    return {"rayClusterName": name, "applicationStatuses": dict(applications)}
+
+
+def merge_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Obj:
+    """The JSON merge patch (RFC 7386) that turns ``old`` into ``new``.
+
+    Keys gone from ``new`` (or set to None) become null; maps are patched key by key, so an
+    application that disappeared from a status map is removed, not left behind.
+    """
+    old = old or {}
+    patch: Obj = {}
+    for key in old:
+        if new.get(key) is None and key in old and old[key] is not None:
+            patch[key] = None
+    for key, value in new.items():
+        if value is None:
+            continue
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            sub = merge_patch(before, value)
+            if sub:
+                patch[key] = sub
+        elif before != value:
+            patch[key] = value
+    return patch
