@@ -1,0 +1,114 @@
+"""Credentials for a throwaway API server: a CA, a serving certificate, SA keys, a token file.
+
+Everything is generated with the ``openssl`` command into one directory, valid for two days, and
+good only for 127.0.0.1/localhost. The single bearer token belongs to ``system:masters``, the group
+RBAC's bootstrap policy lets do anything.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+ADMIN_USER = "rayop-admin"
+ADMIN_GROUP = "system:masters"
+
+_EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+_SERVER_EXTENSIONS = """\
+subjectAltName = IP:127.0.0.1, DNS:localhost
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Credentials:
+    """Paths of the generated files, and the admin bearer token."""
+
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+    sa_public_key: Path
+    sa_private_key: Path
+    token_file: Path
+    token: str
+
+
+def generate_credentials(directory: Path) -> Credentials:
+    """Generate a CA, a serving certificate signed by it, SA signing keys and a token file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _make_ca(directory)
+    _make_server_cert(directory)
+    _make_service_account_keys(directory)
+    token = secrets.token_hex(24)
+    token_file = directory / "tokens.csv"
+    token_file.write_text(f'{token},{ADMIN_USER},{ADMIN_USER},"{ADMIN_GROUP}"\n')
+    token_file.chmod(0o600)
+    return Credentials(
+        ca_cert=directory / "ca.crt",
+        server_cert=directory / "server.crt",
+        server_key=directory / "server.key",
+        sa_public_key=directory / "sa.pub",
+        sa_private_key=directory / "sa.key",
+        token_file=token_file,
+        token=token,
+    )
+
+
+def write_kubeconfig(path: Path, *, server: str, credentials: Credentials) -> Path:
+    """Write a kubeconfig (JSON, which is YAML) for the admin token; return its path."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "realapi",
+                "cluster": {
+                    "server": server,
+                    "certificate-authority": str(credentials.ca_cert),
+                },
+            }
+        ],
+        "users": [{"name": ADMIN_USER, "user": {"token": credentials.token}}],
+        "contexts": [{"name": "realapi", "context": {"cluster": "realapi", "user": ADMIN_USER}}],
+        "current-context": "realapi",
+    }
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def _make_ca(directory: Path) -> None:
+    _openssl(
+        "req", "-x509", *_EC_KEY, "-days", "2", "-subj", "/CN=rayop-realapi-ca",
+        "-keyout", "ca.key", "-out", "ca.crt", cwd=directory,
+    )  # fmt: skip
+
+
+def _make_server_cert(directory: Path) -> None:
+    (directory / "server.ext").write_text(_SERVER_EXTENSIONS)
+    _openssl(
+        "req", "-new", *_EC_KEY, "-subj", "/CN=kube-apiserver",
+        "-keyout", "server.key", "-out", "server.csr", cwd=directory,
+    )  # fmt: skip
+    _openssl(
+        "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.crt",
+        cwd=directory,
+    )  # fmt: skip
+
+
+def _make_service_account_keys(directory: Path) -> None:
+    _openssl("genrsa", "-out", "sa.key", "2048", cwd=directory)
+    _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=directory)
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    result = subprocess.run(
+        ["openssl", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"openssl {args[0]} failed: {result.stderr.strip()}")
