@@ -217,7 +217,7 @@ def test_merge_patch(old: dict[str, Any] | None, new: dict[str, Any],
 
 # -- Services -------------------------------------------------------------------------------------
 
-SVC = {"apiVersion": "ray.io/v1", "kind": "RayService",
+SVC: dict[str, Any] = {"apiVersion": "ray.io/v1", "kind": "RayService",
        "metadata": {"name": "demo", "namespace": "ns", "uid": "u-1"},
        "spec": {"rayClusterConfig": {"headGroupSpec": {"template": {"spec": {"containers": [
            {"name": "ray-head", "ports": [{"name": "dashboard", "containerPort": 9999}]}]}}}}}}
