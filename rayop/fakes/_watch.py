@@ -127,7 +127,7 @@ async def stream(
     start = clock.monotonic()
     deadline = None if opts.timeout is None else start + opts.timeout
     interval = opts.bookmark_interval
-    next_bookmark = None if interval is None else start + interval
+    next_bookmark = None if interval is None else _next_bookmark(start, interval, deadline)
     pending = deque(initial)
     delivered = 0
     while deadline is None or clock.monotonic() < deadline:
@@ -144,10 +144,19 @@ async def stream(
             return
         now = clock.monotonic()
         if next_bookmark is not None and interval is not None and now >= next_bookmark:
-            next_bookmark = now + interval
+            next_bookmark = _next_bookmark(now, interval, deadline)
             yield _bookmark(opts.kind, opts.current_rv())
             continue
         await _wait(watcher, clock, _earliest(deadline, next_bookmark))
+
+
+def _next_bookmark(now: float, interval: float, deadline: float | None) -> float | None:
+    """Every ``interval``, and once 2 s before the deadline, as the API server's watch cache."""
+    due = now + interval
+    if deadline is not None and deadline - 2.0 < due:
+        due = deadline - 2.0
+        return due if due > now else None
+    return due
 
 
 def _bookmark(kind: Kind, rv: int) -> WatchEvent:

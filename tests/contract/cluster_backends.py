@@ -1,0 +1,185 @@
+"""The ClusterClient contract suite's backends (the fixtures are in ``conftest.py``).
+
+Every test here takes ``backend`` and speaks only the ``ClusterClient`` protocol, so the same
+test runs on each backend in ``BACKENDS``. Adding a backend is one async context manager that
+yields a :class:`Backend` plus one line in ``BACKENDS``; it may skip itself (``pytest.skip``)
+when what it needs is missing. ``ensure_test_crd`` makes the ``Widget`` test kind exist there.
+
+Tests that cannot run on a real server (they need to force history compaction, say) carry
+``@pytest.mark.fake_only("why")`` and are skipped, with that reason, on other backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from rayop.client import ClusterClient, Kind, Obj, WatchEvent
+from rayop.clock import Clock, RealClock, VirtualClock, timeout
+from rayop.errors import Cause, NotFound
+from rayop.fakes.cluster import FakeCluster
+
+WIDGET = Kind("test.rayop.dev", "v1", "Widget", "widgets")
+"""The test CRD kind: any spec, ``spec.size`` an integer >= 0, a status subresource."""
+
+CRD_KIND = Kind(
+    "apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
+    namespaced=False,
+)
+
+
+@dataclass
+class Backend:
+    """One backend under test: a client, the clock it runs on, and what the tests may need."""
+
+    name: str
+    client: ClusterClient
+    clock: Clock
+    fake: FakeCluster | None = None
+    namespace: str = ""
+
+    async def eventually(
+        self, check: Callable[[], Awaitable[bool]], *, within: float = 60.0, every: float = 0.2
+    ) -> None:
+        """Wait until ``check()`` is true (a real server's controllers act asynchronously)."""
+        async with timeout(self.clock, within):
+            while not await check():
+                await self.clock.sleep(every)
+
+    async def gone(self, kind: Kind, name: str, namespace: str | None = None) -> bool:
+        """Return whether the object no longer exists."""
+        try:
+            await self.client.get(kind, name, namespace=namespace or self.namespace)
+        except NotFound:
+            return True
+        return False
+
+    async def events(
+        self, stream: Any, count: int, *, within: float = 30.0, bookmarks: bool = False
+    ) -> list[WatchEvent]:
+        """Take ``count`` events from a watch stream (bookmarks skipped unless asked for)."""
+        taken: list[WatchEvent] = []
+        async with timeout(self.clock, within):
+            async for event in stream:
+                if event.type == "BOOKMARK" and not bookmarks:
+                    continue
+                taken.append(event)
+                if len(taken) == count:
+                    break
+        return taken
+
+
+def widget_causes(obj: Obj) -> list[Cause]:
+    """What the Widget CRD's schema refuses: a ``spec.size`` that is not an integer >= 0."""
+    size = (obj.get("spec") or {}).get("size")
+    if size is None:
+        return []
+    if not isinstance(size, int) or isinstance(size, bool):
+        return [Cause("spec.size", f'Invalid value: "{size}": spec.size in body must be of '
+                                   "type integer", "FieldValueTypeInvalid")]
+    if size < 0:
+        return [Cause("spec.size", f"Invalid value: {size}: spec.size in body should be greater "
+                                   "than or equal to 0")]
+    return []
+
+
+WIDGET_CRD: Obj = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": WIDGET.resource},
+    "spec": {
+        "group": WIDGET.group,
+        "scope": "Namespaced",
+        "names": {"kind": "Widget", "plural": "widgets", "singular": "widget",
+                  "listKind": "WidgetList"},
+        "versions": [{
+            "name": "v1", "served": True, "storage": True,
+            "subresources": {"status": {}},
+            "schema": {"openAPIV3Schema": {
+                "type": "object",
+                "properties": {
+                    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                             "properties": {"size": {"type": "integer", "minimum": 0}}},
+                    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                },
+            }},
+        }],
+    },
+}
+
+
+# -- backends ---------------------------------------------------------------------------------
+
+_fake_namespaces = itertools.count(1)
+
+
+@contextlib.asynccontextmanager
+async def fake_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    """The in-memory FakeCluster on an auto-advancing VirtualClock."""
+    clock = VirtualClock(auto_advance=True)
+    fake = FakeCluster(clock=clock, seed=1, history=1000)
+    fake.register_kind(WIDGET, validator=widget_causes)
+    try:
+        yield Backend("fake", fake, clock, fake=fake, namespace=f"t{next(_fake_namespaces)}")
+    finally:
+        await clock.aclose()
+
+
+@contextlib.asynccontextmanager
+async def kube_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    """A real cluster through KubeClient, when RAYOP_TEST_KUBECONFIG names a kubeconfig."""
+    path = os.environ.get("RAYOP_TEST_KUBECONFIG")
+    if not path:
+        pytest.skip("set RAYOP_TEST_KUBECONFIG to run the contract suite on a real cluster")
+    from rayop.kube import KubeClient  # lazily: only this backend needs it
+
+    client = await KubeClient.from_kubeconfig(path)
+    backend = Backend("kube", client, RealClock(), namespace=f"rayop-test-{uuid.uuid4().hex[:8]}")
+    try:
+        await ensure_test_crd(backend)
+        yield backend
+    finally:
+        await client.close()
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], contextlib.AbstractAsyncContextManager[
+    Backend]]] = {
+    "fake": fake_backend,
+    "kube": kube_backend,
+}
+
+
+async def ensure_test_crd(backend: Backend) -> None:
+    """Make the Widget kind exist: register it on a fake, create and await its CRD elsewhere."""
+    if backend.fake is not None:
+        backend.fake.register_kind(WIDGET, validator=widget_causes)
+        return
+    with contextlib.suppress(Exception):
+        await backend.client.create(CRD_KIND, WIDGET_CRD)
+
+    async def established() -> bool:
+        crd = await backend.client.get(CRD_KIND, WIDGET.resource)
+        conditions = (crd.get("status") or {}).get("conditions") or []
+        return any(c.get("type") == "Established" and c.get("status") == "True"
+                   for c in conditions)
+
+    await backend.eventually(established, within=60)
+    await asyncio.sleep(1.0)  # discovery catches up a moment after Established
+
+
+def widget(name: str = "w", **fields: Any) -> Obj:
+    """A Widget body with ``spec`` fields and optional ``labels`` / ``metadata`` extras."""
+    labels = fields.pop("labels", None)
+    metadata = {"name": name, **fields.pop("metadata", {})}
+    if labels:
+        metadata["labels"] = labels
+    return {"apiVersion": WIDGET.api_version, "kind": WIDGET.kind, "metadata": metadata,
+            "spec": fields or {"size": 1}}
