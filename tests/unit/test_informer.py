@@ -1,4 +1,4 @@
-"""Informer behaviour against a scripted client, in virtual time."""
+"""Informer behaviour in virtual time: precise cases on a scripted client, flows on FakeCluster."""
 
 from __future__ import annotations
 
@@ -23,7 +23,11 @@ from scripted_client import (
 from rayop.client import CONFIGMAP, NAMESPACE, POD, ListResult, Obj
 from rayop.clock import VirtualClock
 from rayop.errors import Gone, ServerError, TooManyRequests
+from rayop.fakes.cluster import FakeCluster
+from rayop.fakes.faults import FaultPlan
+from rayop.handlers import EnqueueHandler, enqueue_self
 from rayop.informer import FuncHandler, Informer, SharedInformers
+from rayop.reconcile import Request
 
 
 class Recorder:
@@ -396,3 +400,163 @@ async def test_waiting_for_a_write_to_reach_a_lagging_cache(clock: VirtualClock)
     assert await store.wait_for_version("default", "child", "11", timeout=5, clock=clock)
     assert clock.monotonic() == pytest.approx(3.0)
     await informer.stop()
+
+
+# -- on FakeCluster --------------------------------------------------------------------------
+
+
+
+def cm(name: str, *, labels: dict[str, str] | None = None, data: str = "1") -> Obj:
+    meta: dict[str, Any] = {"name": name}
+    if labels:
+        meta["labels"] = labels
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"v": data}}
+
+
+class ListQueue:
+    def __init__(self) -> None:
+        self.keys: list[Request] = []
+
+    def add(self, key: Request) -> None:
+        self.keys.append(key)
+
+
+async def settle(informer: Informer, fake: FakeCluster, clock: VirtualClock) -> None:
+    """Wait until the informer's store has reached the cluster's current version."""
+    target = int(fake.resource_version)
+    for _ in range(1000):
+        rv = informer.store.resource_version
+        if rv.isdigit() and int(rv) >= target:
+            return
+        await clock.sleep(0.1)
+    raise AssertionError("informer never caught up")
+
+
+def contents(informer: Informer) -> list[tuple[str, str]]:
+    return [(o["metadata"]["name"], o["data"]["v"]) for o in informer.store.list()]
+
+
+def fake_contents(fake: FakeCluster, **kw: Any) -> list[tuple[str, str]]:
+    return [(o["metadata"]["name"], o["data"]["v"]) for o in fake.objects(CONFIGMAP, "default")
+            if all(o["metadata"].get("labels", {}).get(k) == v for k, v in kw.items())]
+
+
+async def test_fake_cluster_changes_flow_to_store_and_queue(clock: VirtualClock) -> None:
+    fake = FakeCluster(clock=clock, seed=1)
+    await fake.create(CONFIGMAP, cm("a"), namespace="default")
+    await fake.create(CONFIGMAP, cm("b"), namespace="default")
+    informer = Informer(fake, CONFIGMAP, clock=clock, namespace="default", rng=random.Random(1))
+    rec, queue = Recorder(), ListQueue()
+    informer.add_handler(rec)
+    informer.add_handler(EnqueueHandler(queue, enqueue_self))
+    informer.start()
+    await informer.wait_synced()
+    await fake.create(CONFIGMAP, cm("c"), namespace="default")
+    await fake.patch(CONFIGMAP, "a", {"data": {"v": "2"}}, namespace="default")
+    await fake.delete(CONFIGMAP, "b", namespace="default")
+    await settle(informer, fake, clock)
+    await informer.stop()
+
+    assert contents(informer) == [("a", "2"), ("c", "1")] == fake_contents(fake)
+    assert [c[0] for c in rec.calls] == ["add", "add", "add", "update", "delete"]
+    assert queue.keys == [Request("default", n) for n in ("a", "b", "c", "a", "b")]
+
+
+async def test_fake_cluster_dropped_watch_resumes_without_relist(clock: VirtualClock) -> None:
+    plan = FaultPlan(seed=3)
+    plan.drop_watch(after_events=1, times=2)
+    fake = FakeCluster(clock=clock, seed=3, faults=plan)
+    informer = Informer(fake, CONFIGMAP, clock=clock, namespace="default", rng=random.Random(1))
+    informer.start()
+    await informer.wait_synced()
+    for i in range(5):
+        await fake.create(CONFIGMAP, cm(f"x{i}"), namespace="default")
+    await settle(informer, fake, clock)
+    await informer.stop()
+    assert contents(informer) == fake_contents(fake)
+    stats = informer.statistics()
+    assert stats.lists == 1
+    assert stats.watches >= 3
+    assert stats.added == 5
+
+
+async def test_fake_cluster_resume_after_history_expired_relists(clock: VirtualClock) -> None:
+    fake = FakeCluster(clock=clock, seed=4, history=5)
+    for name in ("a", "b", "c"):
+        await fake.create(CONFIGMAP, cm(name), namespace="default")
+    informer = Informer(fake, CONFIGMAP, clock=clock, namespace="default", rng=random.Random(1))
+    rec = Recorder()
+    informer.add_handler(rec)
+    informer.start()
+    await informer.wait_synced()
+    await informer.stop()
+    # While the informer is away, more changes than the fake's history holds.
+    await fake.delete(CONFIGMAP, "a", namespace="default")
+    await fake.patch(CONFIGMAP, "b", {"data": {"v": "2"}}, namespace="default")
+    for i in range(8):
+        await fake.create(CONFIGMAP, cm(f"n{i}"), namespace="default")
+    rec.calls.clear()
+    informer.start()
+    await settle(informer, fake, clock)
+    await informer.stop()
+
+    assert contents(informer) == fake_contents(fake)
+    kinds = [(c[0], c[1].split("@")[0]) for c in rec.calls]
+    assert kinds[:2] == [("delete", "a"), ("update", "b")]
+    assert sorted(kinds[2:]) == [("add", f"n{i}") for i in range(8)]
+    stats = informer.statistics()
+    assert (stats.gone, stats.relists) == (1, 1)
+
+
+async def test_fake_cluster_gone_mid_stream_delivers_what_vanished(clock: VirtualClock) -> None:
+    plan = FaultPlan(seed=5)
+    plan.expire_watch(after_events=1)
+    fake = FakeCluster(clock=clock, seed=5, faults=plan)
+    await fake.create(CONFIGMAP, cm("a"), namespace="default")
+    await fake.create(CONFIGMAP, cm("b"), namespace="default")
+    informer = Informer(fake, CONFIGMAP, clock=clock, namespace="default", rng=random.Random(1))
+    rec = Recorder()
+    informer.add_handler(rec)
+    informer.start()
+    await informer.wait_synced()
+    await fake.create(CONFIGMAP, cm("x"), namespace="default")  # delivered
+    await fake.delete(CONFIGMAP, "a", namespace="default")  # the stream answers Gone
+    await fake.patch(CONFIGMAP, "b", {"data": {"v": "2"}}, namespace="default")
+    await settle(informer, fake, clock)
+    await informer.stop()
+    assert contents(informer) == [("b", "2"), ("x", "1")] == fake_contents(fake)
+    assert [(c[0], c[1].split("@")[0]) for c in rec.calls[3:]] == [("delete", "a"), ("update", "b")]
+    assert informer.statistics().gone == 1
+
+
+async def test_fake_cluster_label_scope_and_bookmarks(clock: VirtualClock) -> None:
+    fake = FakeCluster(clock=clock, seed=6, bookmark_interval=60.0)
+    await fake.create(CONFIGMAP, cm("in", labels={"app": "ray"}), namespace="default")
+    await fake.create(CONFIGMAP, cm("out"), namespace="default")
+    informer = Informer(fake, CONFIGMAP, clock=clock, label_selector="app=ray",
+                        rng=random.Random(1))
+    informer.start()
+    await informer.wait_synced()
+    assert contents(informer) == [("in", "1")]
+    await fake.patch(CONFIGMAP, "in", {"metadata": {"labels": {"app": None}}},
+                     namespace="default")  # leaves the scope: DELETED for the informer
+    await settle(informer, fake, clock)
+    assert contents(informer) == []
+    await clock.sleep(500)  # quiet: bookmarks keep the stream alive and the version fresh
+    await informer.stop()
+    stats = informer.statistics()
+    assert stats.bookmarks >= 5
+    assert stats.inactivity_restarts == 0
+    assert stats.watch_errors == 0
+
+
+async def test_fake_cluster_throttled_list_honours_retry_after(clock: VirtualClock) -> None:
+    plan = FaultPlan(seed=7)
+    plan.throttle(retry_after=5.0, verb="list")
+    fake = FakeCluster(clock=clock, seed=7, faults=plan)
+    informer = Informer(fake, CONFIGMAP, clock=clock, rng=random.Random(1))
+    informer.start()
+    await informer.wait_synced()
+    assert clock.monotonic() == pytest.approx(5.0)
+    await informer.stop()
+    assert informer.statistics().list_errors == 1
