@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from ..cache import Cache
-from ..client import POD, RAYCLUSTER, RAYSERVICE, SERVICE, ClusterClient, Obj
+from ..client import RAYCLUSTER, RAYSERVICE, ClusterClient, Obj
 from ..clock import Clock, format_time, parse_time
 from ..dashboard import DashboardProvider
 from ..errors import AlreadyExists, DashboardError
@@ -49,9 +49,6 @@ from ..resources.rayservice import (
     DEFAULT_UNHEALTHY_SECOND_THRESHOLD,
     RayServiceSpec,
 )
-from ..resources.validation import validate_rayservice
-from .raycluster_pods import LABEL_CLUSTER, LABEL_NODE_TYPE
-from .raycluster_status import pod_ready
 from .rayjob_status import condition_since, with_condition
 from .rayservice_actions import Actions
 from .rayservice_hash import ClusterAction, cluster_action, cluster_annotations
@@ -60,29 +57,29 @@ from .rayservice_serve import (
     all_running,
     app_health,
     application_statuses,
+    can_serve,
     deployment_statuses,
     needs_apply,
+    parse_service,
     serve_label,
     unhealthy_reason,
 )
 from .rayservice_services import (
-    LABEL_SERVE,
     build_cluster,
     build_head_service,
     build_serve_service,
-    service_update,
 )
 from .rayservice_status import (
     COND_SERVE_HEALTHY,
     REASON_RESTARTS_EXCEEDED,
     REASON_VALIDATION_FAILED,
     cluster_entry,
+    invalid_status,
     merge_patch,
     ready_condition,
     seed_status,
     service_status,
 )
-from .status_util import parse_spec
 
 __all__ = ["DELETE_AFTER_ANNOTATION", "FINALIZER", "RayServiceReconciler", "Step"]
 
@@ -164,12 +161,12 @@ class RayServiceReconciler:
         if (status.get("reason") == REASON_VALIDATION_FAILED
                 and status.get("observedGeneration") == generation):
             return Result()  # no retry loop: wait for the spec to change
-        parsed = _parse(svc)
+        parsed = parse_service(svc)
         if isinstance(parsed, list):
             await self._invalid(svc, parsed)
             return Result()
         if FINALIZER not in (svc["metadata"].get("finalizers") or []):
-            await self._add_finalizer(svc)
+            await self.act.set_finalizer(svc, FINALIZER, present=True)
             return Result()
         ctx = self._context(svc, *parsed, status)
         step = await (self._suspend(ctx) if ctx.spec.suspend else self._run(ctx))
@@ -200,8 +197,9 @@ class RayServiceReconciler:
         active = await self._observe(ctx, ctx.active_name, may_apply=not ctx.pending_name)
         pending = await self._observe(ctx, ctx.pending_name, may_apply=True)
         serving = await self._label_pods(ctx, [v for v in (active, pending) if v is not None])
-        if pending is not None and all_running(pending, ctx.config) and serving[
-                pending.cluster][1]:
+        if (pending is not None and all_running(pending, ctx.config)
+                and serving[pending.cluster][1] and can_serve(ctx.live(pending.cluster),
+                                                              whole=True)):
             await self._switch(ctx, step)
             active, pending = pending, None
         await self._ensure_services(ctx)
@@ -217,6 +215,8 @@ class RayServiceReconciler:
             step.status.update(startTime=format_time(ctx.now), endTime=None)
         elif not ctx.status.get("startTime"):
             step.status["startTime"] = format_time(ctx.now)
+        if ctx.status.get("reason") == REASON_VALIDATION_FAILED:
+            step.status.update(status="DEPLOYING", reason=None, message=None, endTime=None)
         if ctx.status.get("observedGeneration") != ctx.svc["metadata"].get("generation"):
             step.status["unhealthyReplacements"] = 0
             if ctx.status.get("reason") == REASON_RESTARTS_EXCEEDED:
@@ -255,7 +255,7 @@ class RayServiceReconciler:
             self.events.normal(ctx.svc, "UpgradeRestarted", f"The spec changed during an "
                                f"upgrade: abandoning RayCluster {old} for {new}")
         elif replace:
-            count = int(ctx.status.get("unhealthyReplacements") or 0) + 1
+            count = _replacements(ctx, step) + 1
             step.status["unhealthyReplacements"] = count
             self.events.warning(ctx.svc, "ReplacingUnhealthyCluster", f"RayCluster "
                                 f"{ctx.active_name} stayed unhealthy: replacing it with {new} "
@@ -264,8 +264,7 @@ class RayServiceReconciler:
             self.events.normal(ctx.svc, "UpgradeStarted", f"rayClusterConfig changed: preparing "
                                f"RayCluster {new} while {ctx.active_name} serves")
         step.status["pendingServiceStatus"] = cluster_entry(new, {})
-        step.conditions.append((CONDITION_UPGRADE_IN_PROGRESS, bool(new) and bool(
-            ctx.active_name), "PendingClusterNamed" if new else "NoPendingCluster", new))
+        step.conditions.append(_upgrade_condition(ctx.active_name, new, hold=False))
         step.names_changed = True
         step.later(0.0)
 
@@ -277,7 +276,7 @@ class RayServiceReconciler:
             return False
         limit = ctx.spec.deployment_unhealthy_restart_threshold
         limit = DEFAULT_UNHEALTHY_RESTART_THRESHOLD if limit is None else limit
-        done = int(ctx.status.get("unhealthyReplacements") or 0)
+        done = _replacements(ctx, step)
         if done < limit:
             return True
         message = (f"RayCluster {ctx.active_name} stayed unhealthy for more than {threshold} s "
@@ -302,8 +301,7 @@ class RayServiceReconciler:
     async def _observe(self, ctx: _Ctx, name: str, *, may_apply: bool) -> ServeView | None:
         if not name:
             return None
-        cluster = ctx.live(name)
-        if cluster is None or (cluster.get("status") or {}).get("state") != "ready":
+        if not can_serve(ctx.live(name)):
             return ServeView(name, ready=False)
         dashboard = self.dashboards.for_cluster(ctx.namespace, name)
         try:
@@ -322,23 +320,11 @@ class RayServiceReconciler:
     async def _label_pods(self, ctx: _Ctx, views: list[ServeView]) -> dict[str, tuple[int, bool]]:
         """Set ``ray.io/serve`` on each cluster's pods; per cluster (serving pods, settled)."""
         out: dict[str, tuple[int, bool]] = {}
-        exclude_head = bool(ctx.spec.exclude_head_pod_from_serve_svc)
         for view in views:
-            want, changed, serving = serve_label(view), 0, 0
-            for pod in self.cache.list(POD, namespace=ctx.namespace,
-                                       label_selector=f"{LABEL_CLUSTER}={view.cluster}"):
-                labels = pod["metadata"].get("labels") or {}
-                if pod["metadata"].get("deletionTimestamp"):
-                    continue
-                current = labels.get(LABEL_SERVE)
-                head = labels.get(LABEL_NODE_TYPE) == "head"
-                value = "false" if head and exclude_head else (want or current)
-                if value and value != current:
-                    changed += await self.act.label_pod(pod, LABEL_SERVE, value)
-                serving += value == "true" and pod_ready(pod)
-            if changed:
-                self.events.normal(ctx.svc, "ServeLabelsUpdated", f"Set {LABEL_SERVE}={want} on "
-                                   f"{changed} pods of RayCluster {view.cluster}")
+            want = serve_label(view)
+            changed, serving = await self.act.label_pods(
+                ctx.svc, view.cluster, want,
+                exclude_head=bool(ctx.spec.exclude_head_pod_from_serve_svc))
             out[view.cluster] = (serving, changed == 0 and serving > 0)
         return out
 
@@ -359,26 +345,11 @@ class RayServiceReconciler:
 
     async def _ensure_services(self, ctx: _Ctx) -> None:
         cluster = ctx.live(ctx.active_name)
-        if cluster is None:
-            return
-        for desired in (build_head_service(ctx.svc, cluster),
-                        build_serve_service(ctx.svc, ctx.active_name)):
-            name = desired["metadata"]["name"]
-            current = self.cache.get(SERVICE, name, namespace=ctx.namespace)
-            if current is None:
-                try:
-                    await self.client.create(SERVICE, desired, namespace=ctx.namespace)
-                except AlreadyExists:
-                    continue
-                self.events.normal(ctx.svc, "CreatedService", f"Created Service {name} for "
-                                   f"RayCluster {ctx.active_name}")
-            elif not _controlled_by(current, ctx.svc):
-                self.events.warning(ctx.svc, "ServiceNotOwned", f"Service {name} exists and is "
-                                    "not this RayService's: left alone")
-            elif (body := service_update(current, desired)) is not None:
-                await self.client.replace(SERVICE, body, namespace=ctx.namespace)
-                self.events.normal(ctx.svc, "UpdatedService", f"Service {name} now selects "
-                                   f"RayCluster {ctx.active_name}")
+        if cluster is not None:
+            await self.act.upsert_service(ctx.svc, build_head_service(ctx.svc, cluster),
+                                          ctx.active_name)
+            await self.act.upsert_service(ctx.svc, build_serve_service(ctx.svc, ctx.active_name),
+                                          ctx.active_name)
 
     def _health(self, ctx: _Ctx, step: Step, active: ServeView | None) -> None:
         if active is None:
@@ -423,11 +394,8 @@ class RayServiceReconciler:
             step.status.update(message=message, reason=None)
         ready = ready_condition(seed, reason=REASON_RESTARTS_EXCEEDED, message=message)
         step.conditions.append((CONDITION_READY, *ready))
-        upgrading = bool(ctx.pending_name and ctx.active_name)
-        why = "PendingClusterPreparing" if upgrading else (
-            "UpgradeStrategyNone" if ctx.hold else "NoPendingCluster")
-        step.conditions.append((CONDITION_UPGRADE_IN_PROGRESS, upgrading, why,
-                                ctx.pending_name if upgrading else ""))
+        step.conditions.append(_upgrade_condition(ctx.active_name, ctx.pending_name,
+                                                  hold=ctx.hold))
         if ctx.clusters or ctx.active_name or ctx.pending_name:
             step.later(self.poll_interval)
 
@@ -461,22 +429,12 @@ class RayServiceReconciler:
         return step
 
     async def _finalize(self, svc: Obj) -> Result:
-        meta = svc["metadata"]
-        if FINALIZER not in (meta.get("finalizers") or []):
+        if FINALIZER not in (svc["metadata"].get("finalizers") or []):
             return Result()
         if await self.act.delete_all(svc, reason="the RayService is being deleted"):
             return Result(requeue_after=self.poll_interval)
-        rest = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
-        await self.client.replace(RAYSERVICE, {**svc, "metadata": {**meta, "finalizers": rest}},
-                                  namespace=meta["namespace"])
+        await self.act.set_finalizer(svc, FINALIZER, present=False)
         return Result()
-
-    async def _add_finalizer(self, svc: Obj) -> None:
-        meta = svc["metadata"]
-        finalizers = [*(meta.get("finalizers") or []), FINALIZER]
-        await self.client.replace(RAYSERVICE, {**svc, "metadata": {**meta,
-                                                                   "finalizers": finalizers}},
-                                  namespace=meta["namespace"])
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -499,31 +457,27 @@ class RayServiceReconciler:
                                        namespace=ctx.namespace)
 
     async def _invalid(self, svc: Obj, problems: list[str]) -> None:
-        message = "; ".join(problems)
         status = dict(svc.get("status") or {})
-        now = self.clock.now()
-        new = {**status, "status": "FAILED", "serviceStatus": "", "reason":
-               REASON_VALIDATION_FAILED, "message": message, "endTime": format_time(now),
-               "observedGeneration": svc["metadata"].get("generation")}
-        with_condition(new, CONDITION_READY, False, REASON_VALIDATION_FAILED, message,
-                       generation=svc["metadata"].get("generation"), now=now)
-        self.events.warning(svc, "InvalidSpec", message)
+        new = invalid_status(status, problems, generation=svc["metadata"].get("generation"),
+                             now=self.clock.now())
+        self.events.warning(svc, "InvalidSpec", new["message"])
         await self.client.patch_status(RAYSERVICE, svc["metadata"]["name"],
                                        {"status": merge_patch(status, new)},
                                        namespace=svc["metadata"]["namespace"])
 
 
-def _parse(svc: Obj) -> tuple[RayServiceSpec, Obj] | list[str]:
-    problems = [str(p) for p in validate_rayservice(svc)]
-    spec = parse_spec(RayServiceSpec, svc)
-    if not isinstance(spec, RayServiceSpec) or problems:
-        return problems or (spec if isinstance(spec, list) else ["spec: invalid"])
-    try:
-        return spec, spec.serve_config()
-    except ValueError as err:
-        field_name = "serveConfigV2" if spec.serve_config_v2 is not None else \
-            "serveDeploymentGraphSpec"
-        return [f"spec.{field_name}: {err}"]
+def _upgrade_condition(active: str, pending: str, *, hold: bool) -> tuple[str, bool, str, str]:
+    if active and pending:
+        return CONDITION_UPGRADE_IN_PROGRESS, True, "PendingClusterPreparing", pending
+    if pending:
+        return CONDITION_UPGRADE_IN_PROGRESS, False, "FirstClusterPreparing", pending
+    why = "UpgradeStrategyNone" if hold else "NoPendingCluster"
+    return CONDITION_UPGRADE_IN_PROGRESS, False, why, ""
+
+
+def _replacements(ctx: _Ctx, step: Step) -> int:
+    return int(step.status.get("unhealthyReplacements",
+                               ctx.status.get("unhealthyReplacements")) or 0)
 
 
 def _unhealthy_seconds(spec: RayServiceSpec) -> float:
@@ -536,12 +490,6 @@ def _annotations(cluster: Obj | None, would_be: dict[str, str]) -> dict[str, str
     if cluster is None:
         return would_be
     return dict(cluster["metadata"].get("annotations") or {})
-
-
-def _controlled_by(obj: Obj, owner: Obj) -> bool:
-    uid = owner["metadata"]["uid"]
-    return any(r.get("uid") == uid and r.get("controller")
-               for r in obj["metadata"].get("ownerReferences") or [])
 
 
 def _service_names(ctx: _Ctx) -> set[str]:

@@ -8,10 +8,13 @@ from __future__ import annotations
 import copy
 
 from ..cache import Cache
-from ..client import POD, RAYCLUSTER, SERVICE, ClusterClient, Kind, Obj
-from ..errors import NotFound
+from ..client import POD, RAYCLUSTER, RAYSERVICE, SERVICE, ClusterClient, Kind, Obj
+from ..errors import AlreadyExists, NotFound
 from ..events import EventRecorder
+from .raycluster_pods import LABEL_CLUSTER, LABEL_NODE_TYPE
+from .raycluster_status import pod_ready
 from .rayservice_hash import cluster_annotations
+from .rayservice_services import LABEL_SERVE, service_update
 
 __all__ = ["Actions", "in_place_spec"]
 
@@ -53,8 +56,30 @@ class Actions:
                            f"RayCluster {meta['name']} in place")
         return updated
 
-    async def label_pod(self, pod: Obj, key: str, value: str) -> int:
-        """Set one label on a pod; 1 if written, 0 if the pod is gone."""
+    async def label_pods(self, svc: Obj, cluster: str, want: str | None, *,
+                         exclude_head: bool) -> tuple[int, int]:
+        """Set ``ray.io/serve`` to ``want`` (None: keep) on a cluster's pods.
+
+        Returns (pods relabelled, ready pods that serve once the labels are written).
+        """
+        changed = serving = 0
+        for pod in self.cache.list(POD, namespace=svc["metadata"]["namespace"],
+                                   label_selector=f"{LABEL_CLUSTER}={cluster}"):
+            if pod["metadata"].get("deletionTimestamp"):
+                continue
+            labels = pod["metadata"].get("labels") or {}
+            current = labels.get(LABEL_SERVE)
+            head = labels.get(LABEL_NODE_TYPE) == "head"
+            value = "false" if head and exclude_head else (want or current)
+            if value and value != current:
+                changed += await self._label_pod(pod, LABEL_SERVE, value)
+            serving += value == "true" and pod_ready(pod)
+        if changed:
+            self.events.normal(svc, "ServeLabelsUpdated", f"Set {LABEL_SERVE}={want} on "
+                               f"{changed} pods of RayCluster {cluster}")
+        return changed, serving
+
+    async def _label_pod(self, pod: Obj, key: str, value: str) -> int:
         meta = pod["metadata"]
         try:
             await self.client.patch(
@@ -63,6 +88,34 @@ class Actions:
         except NotFound:
             return 0
         return 1
+
+    async def upsert_service(self, svc: Obj, desired: Obj, cluster: str) -> None:
+        """Create the Service, or point it (one replace) at ``cluster``; leave others' alone."""
+        name, namespace = desired["metadata"]["name"], svc["metadata"]["namespace"]
+        current = self.cache.get(SERVICE, name, namespace=namespace)
+        if current is None:
+            try:
+                await self.client.create(SERVICE, desired, namespace=namespace)
+            except AlreadyExists:
+                return  # the cache is behind: the next reconcile compares
+            self.events.normal(svc, "CreatedService", f"Created Service {name} for "
+                               f"RayCluster {cluster}")
+        elif not _controlled_by(current, svc):
+            self.events.warning(svc, "ServiceNotOwned", f"Service {name} exists and is not "
+                                "this RayService's: left alone")
+        elif (body := service_update(current, desired)) is not None:
+            await self.client.replace(SERVICE, body, namespace=namespace)
+            self.events.normal(svc, "UpdatedService", f"Service {name} now selects RayCluster "
+                               f"{cluster}")
+
+    async def set_finalizer(self, svc: Obj, finalizer: str, *, present: bool) -> None:
+        """Add or remove ``finalizer`` (a replace: optimistic on the resourceVersion read)."""
+        meta = svc["metadata"]
+        rest = [f for f in meta.get("finalizers") or [] if f != finalizer]
+        finalizers = [*rest, finalizer] if present else rest
+        await self.client.replace(RAYSERVICE, {**svc, "metadata": {**meta,
+                                                                   "finalizers": finalizers}},
+                                  namespace=meta["namespace"])
 
     async def annotate(self, obj: Obj, key: str, value: str) -> Obj:
         """Set one annotation on a RayCluster; return it as stored."""
@@ -96,3 +149,8 @@ class Actions:
                     await self.delete(svc, kind, obj["metadata"]["name"], reason)
         return remaining
 
+
+def _controlled_by(obj: Obj, owner: Obj) -> bool:
+    uid = owner["metadata"]["uid"]
+    return any(r.get("uid") == uid and r.get("controller")
+               for r in obj["metadata"].get("ownerReferences") or [])

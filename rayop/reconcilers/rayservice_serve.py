@@ -23,16 +23,20 @@ from ..dashboard import (
     ServeApplicationStatus,
     ServeDetails,
 )
-from ..resources.rayservice import DEPLOYMENT_STATUSES
+from ..resources.rayservice import DEPLOYMENT_STATUSES, RayServiceSpec
+from ..resources.validation import validate_rayservice
+from .status_util import parse_spec
 
 __all__ = [
     "ServeView",
     "all_running",
     "app_health",
     "application_statuses",
+    "can_serve",
     "config_matches",
     "deployment_statuses",
     "needs_apply",
+    "parse_service",
     "serve_label",
     "unhealthy_reason",
 ]
@@ -56,6 +60,15 @@ class ServeView:
             return {}
         return {n: a for n, a in self.details.applications.items()
                 if a.status != ServeApplicationStatus.DELETING}
+
+
+def can_serve(cluster: Obj | None, *, whole: bool = False) -> bool:
+    """True when the cluster's head pod is ready (``whole``: every pod, state ``ready``)."""
+    status = (cluster or {}).get("status") or {}
+    if status.get("state") == "ready":
+        return True
+    return not whole and any(c.get("type") == "HeadPodReady" and c.get("status") == "True"
+                             for c in status.get("conditions") or [])
 
 
 def _desired_apps(config: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -183,3 +196,17 @@ def _deployment(deployment: DeploymentDetails) -> Obj:
     if state in DEPLOYMENT_STATUSES:
         return {"status": state, "message": deployment.message}
     return {"message": f"Ray reports {state}: {deployment.message}".rstrip(": ")}
+
+
+def parse_service(svc: Obj) -> tuple[RayServiceSpec, Obj] | list[str]:
+    """The spec and the Serve config to deploy, or every problem with them (field paths)."""
+    problems = [str(p) for p in validate_rayservice(svc)]
+    spec = parse_spec(RayServiceSpec, svc)
+    if not isinstance(spec, RayServiceSpec) or problems:
+        return problems or (spec if isinstance(spec, list) else ["spec: invalid"])
+    try:
+        return spec, spec.serve_config()
+    except ValueError as err:
+        field_name = "serveConfigV2" if spec.serve_config_v2 is not None else \
+            "serveDeploymentGraphSpec"
+        return [f"spec.{field_name}: {err}"]

@@ -17,15 +17,20 @@ The seed's ``status`` says what a user of the service would notice:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from ..client import Obj
+from ..clock import format_time
+from ..resources.rayservice import CONDITION_READY
+from .rayjob_status import with_condition
 
 __all__ = [
     "COND_SERVE_HEALTHY",
     "REASON_RESTARTS_EXCEEDED",
     "REASON_VALIDATION_FAILED",
     "cluster_entry",
+    "invalid_status",
     "merge_patch",
     "ready_condition",
     "seed_status",
@@ -107,3 +112,15 @@ def merge_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Obj:
         elif before != value:
             patch[key] = value
     return patch
+
+
+def invalid_status(old: Obj, problems: list[str], *, generation: int | None,
+                   now: datetime) -> Obj:
+    """The status of a RayService whose spec cannot be used: FAILED, every problem named."""
+    message = "; ".join(problems)
+    new: Obj = {**old, "status": "FAILED", "serviceStatus": "", "message": message,
+                "reason": REASON_VALIDATION_FAILED, "endTime": format_time(now),
+                "observedGeneration": generation}
+    with_condition(new, CONDITION_READY, False, REASON_VALIDATION_FAILED, message,
+                   generation=generation, now=now)
+    return new

@@ -1,0 +1,422 @@
+"""RayService scenarios: the whole operator on the fake cluster, kubelet and Ray heads, in virtual
+time. Each test is what a user of a RayService would notice: it serves, traffic never stops during
+an upgrade, a Serve-only change does not rebuild the cluster, status tells the truth, old clusters
+go away."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rayop.client import ENDPOINTS, EVENT, POD, RAYCLUSTER, RAYSERVICE, SERVICE, Obj
+from rayop.clock import parse_time
+from rayop.fakes.dashboard import FakeDashboard
+from rayop.fakes.env import FakeEnv
+from rayop.fakes.kubelet import PodScript, ready_endpoints
+from rayop.reconcilers.rayservice import DELETE_AFTER_ANNOTATION
+from rayop.reconcilers.rayservice_hash import NUM_WORKER_GROUPS_ANNOTATION
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+SAMPLE: Obj = yaml.safe_load((EXAMPLES / "manifests" / "rayservice-sample.yaml").read_text())
+NAME = "rayservice-sample"
+
+
+def manifest(**spec: Any) -> Obj:
+    """The sample RayService, with top-level spec fields replaced."""
+    obj = copy.deepcopy(SAMPLE)
+    obj["spec"].update(spec)
+    return obj
+
+
+def with_image(obj: Obj, image: str) -> Obj:
+    """``obj`` with a new head image: a cluster change that needs a new cluster."""
+    obj = copy.deepcopy(obj)
+    obj["spec"]["rayClusterConfig"]["headGroupSpec"]["template"]["spec"]["containers"][0][
+        "image"] = image
+    return obj
+
+
+def status(env: FakeEnv) -> Obj:
+    return env.status(RAYSERVICE, NAME)
+
+
+def active(env: FakeEnv) -> str:
+    return str(status(env).get("rayClusterName") or "")
+
+
+def clusters(env: FakeEnv) -> list[str]:
+    return sorted(c["metadata"]["name"] for c in env.cluster.objects(RAYCLUSTER))
+
+
+def serve_ips(env: FakeEnv) -> list[str]:
+    return ready_endpoints(env.get(ENDPOINTS, f"{NAME}-serve-svc"))
+
+
+def condition(env: FakeEnv, type_: str) -> Obj:
+    return next((c for c in status(env).get("conditions") or [] if c["type"] == type_), {})
+
+
+def reasons(env: FakeEnv) -> list[str]:
+    return [e.get("reason", "") for e in env.cluster.objects(EVENT)]
+
+
+def dashboard(env: FakeEnv, cluster: str) -> FakeDashboard:
+    return env.dashboards.for_cluster("default", cluster)
+
+
+async def until_running(env: FakeEnv, *, timeout: float = 300) -> None:
+    await env.run_until(lambda: status(env).get("status") == "RUNNING", timeout=timeout)
+
+
+class Sampler:
+    """Samples the serve Service's ready endpoints and the clusters at every virtual step."""
+
+    def __init__(self, env: FakeEnv) -> None:
+        self.env = env
+        self.empty_at: list[float] = []
+        self.seen: set[str] = set(clusters(env))
+        self.upgrading = False
+
+    def __call__(self) -> None:
+        if not serve_ips(self.env):
+            self.empty_at.append(self.env.clock.monotonic())
+        self.seen.update(clusters(self.env))
+        self.upgrading |= condition(self.env, "UpgradeInProgress").get("status") == "True"
+
+
+async def run_for(env: FakeEnv, seconds: float, on_step: Callable[[], None] | None = None,
+                  step: float = 1.0) -> None:
+    start = env.clock.monotonic()
+    await env.run_until(lambda: env.clock.monotonic() - start >= seconds, timeout=seconds + 1,
+                        on_step=on_step, step=step)
+
+
+# -- serving ------------------------------------------------------------------------------------
+
+async def test_a_valid_rayservice_serves_with_services_and_status() -> None:
+    async with FakeEnv(seed=1) as env:
+        await env.apply(manifest())
+        await until_running(env)
+        st = status(env)
+        name = active(env)
+        assert clusters(env) == [name] and name.startswith(f"{NAME}-")
+        assert st["serviceStatus"] == "Running"
+        assert st["appStatus"] == {"status": "HEALTHY", "message": ""}
+        assert st["activeServiceStatus"]["rayClusterName"] == name
+        apps = st["activeServiceStatus"]["applicationStatuses"]
+        assert {a: apps[a]["status"] for a in apps} == {"fruit_app": "RUNNING",
+                                                       "math_app": "RUNNING"}
+        assert set(apps["math_app"]["serveDeploymentStatuses"]) == {"Adder", "Multiplier",
+                                                                    "Router"}
+        assert len(st["deploymentStatuses"]) == 7
+        assert all(d["status"] == "HEALTHY" for d in st["deploymentStatuses"])
+        assert "pendingServiceStatus" not in st and "endTime" not in st
+        assert st["startTime"] and st["observedGeneration"] == 1
+        assert condition(env, "Ready")["status"] == "True"
+        assert condition(env, "UpgradeInProgress")["status"] == "False"
+        assert st["numServeEndpoints"] == 2 == len(serve_ips(env))   # head + one worker
+
+        cluster = env.get(RAYCLUSTER, name)
+        assert cluster is not None
+        assert cluster["metadata"]["labels"] == {"ray.io/originated-from-crd": "RayService",
+                                                 "ray.io/originated-from-cr-name": NAME}
+        assert cluster["metadata"]["ownerReferences"][0]["kind"] == "RayService"
+        head_svc = env.get(SERVICE, f"{NAME}-head-svc")
+        assert head_svc is not None
+        assert head_svc["spec"]["selector"] == {"ray.io/cluster": name,
+                                                "ray.io/node-type": "head"}
+        assert {p["name"] for p in head_svc["spec"]["ports"]} == {
+            "gcs-server", "dashboard", "client", "serve"}
+        serve_svc = env.get(SERVICE, f"{NAME}-serve-svc")
+        assert serve_svc is not None
+        assert serve_svc["spec"]["selector"] == {"ray.io/cluster": name, "ray.io/serve": "true"}
+        assert dashboard(env, name).route("/fruit") == "ok"
+
+        # Nothing changes: the config is not resubmitted and the status not rewritten, even
+        # across a manager restart (the deployed config is read back from Ray).
+        version = env.get(RAYSERVICE, NAME)["metadata"]["resourceVersion"]  # type: ignore[index]
+        await env.restart_manager()
+        await run_for(env, 60)
+        assert len(dashboard(env, name).calls_to("apply_serve_config")) == 1
+        assert env.get(RAYSERVICE, NAME)["metadata"]["resourceVersion"] == version  # type: ignore[index]
+        assert {"CreatedRayCluster", "ServeConfigApplied", "SwitchedTraffic",
+                "CreatedService"} <= set(reasons(env))
+
+
+async def test_the_seed_example_is_rejected_naming_serve_config_v2() -> None:
+    seed = json.loads((EXAMPLES / "seeds" / "rayservice-example.json").read_text())
+    seed.pop("status")
+    async with FakeEnv(seed=2) as env:
+        await env.apply(seed)
+        name = seed["metadata"]["name"]
+        await env.run_until(lambda: env.status(RAYSERVICE, name).get("status") == "FAILED",
+                            timeout=30)
+        st = env.status(RAYSERVICE, name)
+        assert st["message"].startswith("spec.serveConfigV2: not a Serve config")
+        assert st["reason"] == "ValidationFailed"
+        ready = next(c for c in st["conditions"] if c["type"] == "Ready")
+        assert (ready["status"], ready["reason"]) == ("False", "ValidationFailed")
+        version = env.get(RAYSERVICE, name)["metadata"]["resourceVersion"]  # type: ignore[index]
+        await run_for(env, 60)
+        assert env.get(RAYSERVICE, name)["metadata"]["resourceVersion"] == version  # type: ignore[index]
+        assert clusters(env) == []
+        assert "InvalidSpec" in reasons(env)
+
+        fixed = manifest()
+        fixed["metadata"]["name"] = name
+        await env.apply(fixed)
+        await env.run_until(lambda: env.status(RAYSERVICE, name).get("status") == "RUNNING",
+                            timeout=300)
+
+
+async def test_a_serve_only_change_is_applied_in_place() -> None:
+    async with FakeEnv(seed=3) as env:
+        await env.apply(manifest())
+        await until_running(env)
+        name = active(env)
+        sampler = Sampler(env)
+        changed = manifest(serveConfigV2=SAMPLE["spec"]["serveConfigV2"].replace(
+            "price: 3", "price: 4"))
+        await env.apply(changed)
+        fake = dashboard(env, name)
+        await env.run_until(lambda: len(fake.calls_to("apply_serve_config")) == 2, timeout=30,
+                            on_step=sampler)
+        await until_running(env)
+        await run_for(env, 30, sampler)
+        assert sampler.seen == {name} and active(env) == name
+        assert not sampler.upgrading
+        deployed = fake.calls_to("apply_serve_config")[-1].args[0]
+        assert "price: 4" in yaml.safe_dump(deployed)
+        assert status(env)["observedGeneration"] == 2
+
+
+# -- upgrades -------------------------------------------------------------------------------------
+
+async def test_a_cluster_change_is_upgraded_with_zero_downtime() -> None:
+    async with FakeEnv(seed=4) as env:
+        await env.apply(manifest())
+        await until_running(env)
+        old = active(env)
+        sampler = Sampler(env)
+        await env.apply(with_image(manifest(), "rayproject/ray:2.10.0"))
+        await env.run_until(lambda: active(env) != old, timeout=300, on_step=sampler, step=0.5)
+        new = active(env)
+        switched = env.clock.monotonic()
+        assert sampler.upgrading and sampler.seen == {old, new}
+        old_cluster = env.get(RAYCLUSTER, old)
+        assert old_cluster is not None
+        deadline = parse_time(old_cluster["metadata"]["annotations"][DELETE_AFTER_ANNOTATION])
+        assert 59 <= (deadline - env.clock.now()).total_seconds() <= 60
+        await env.run_until(lambda: old not in clusters(env), timeout=120, on_step=sampler,
+                            step=0.5)
+        assert env.clock.monotonic() - switched >= 59
+        assert sampler.empty_at == []          # traffic never stopped
+        assert clusters(env) == [new]
+        st = status(env)
+        assert st["status"] == "RUNNING" and "pendingServiceStatus" not in st
+        assert condition(env, "UpgradeInProgress")["status"] == "False"
+        assert env.get(SERVICE, f"{NAME}-serve-svc")["spec"]["selector"][  # type: ignore[index]
+            "ray.io/cluster"] == new
+        assert {"UpgradeStarted", "SwitchedTraffic", "DeletedRayCluster"} <= set(reasons(env))
+
+
+async def test_a_change_during_an_upgrade_replaces_the_pending_cluster() -> None:
+    async with FakeEnv(seed=5) as env:
+        await env.apply(manifest())
+        await until_running(env)
+        old = active(env)
+        sampler = Sampler(env)
+        await env.apply(with_image(manifest(), "rayproject/ray:2.10.0"))
+        await env.run_until(lambda: len(clusters(env)) == 2, timeout=30, on_step=sampler)
+        first = next(c for c in clusters(env) if c != old)
+        await env.apply(with_image(manifest(), "rayproject/ray:2.11.0"))
+        await env.run_until(lambda: first not in clusters(env), timeout=30, on_step=sampler)
+        assert active(env) == old                 # the abandoned one never served
+        await env.run_until(lambda: active(env) not in (old, first), timeout=300,
+                            on_step=sampler)
+        final = env.get(RAYCLUSTER, active(env))
+        assert final is not None
+        image = final["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["image"]
+        assert image == "rayproject/ray:2.11.0"
+        assert sampler.empty_at == [] and len(sampler.seen) == 3
+        assert "UpgradeRestarted" in reasons(env)
+
+
+async def test_appended_worker_groups_update_the_cluster_in_place() -> None:
+    async with FakeEnv(seed=6) as env:
+        await env.apply(manifest())
+        await until_running(env)
+        name = active(env)
+        bigger = manifest()
+        groups = bigger["spec"]["rayClusterConfig"]["workerGroupSpecs"]
+        groups.append({**copy.deepcopy(groups[0]), "groupName": "gpu-group", "replicas": 2})
+        sampler = Sampler(env)
+        await env.apply(bigger)
+
+        def gpu_pods() -> int:
+            return len([p for p in env.cluster.objects(POD)
+                        if p["metadata"]["labels"].get("ray.io/group") == "gpu-group"])
+
+        await env.run_until(lambda: gpu_pods() == 2, timeout=60, on_step=sampler)
+        await run_for(env, 30, sampler)
+        cluster = env.get(RAYCLUSTER, name)
+        assert cluster is not None
+        assert [g["groupName"] for g in cluster["spec"]["workerGroupSpecs"]] == [
+            "small-group", "gpu-group"]
+        assert cluster["metadata"]["annotations"][NUM_WORKER_GROUPS_ANNOTATION] == "2"
+        assert sampler.seen == {name} and sampler.empty_at == []
+        assert "UpdatedRayCluster" in reasons(env)
+
+
+async def test_autoscaler_replica_changes_do_not_upgrade() -> None:
+    async with FakeEnv(seed=7) as env:
+        await env.apply(manifest())
+        await until_running(env)
+        name = active(env)
+        sampler = Sampler(env)
+        # The autoscaler scales the live cluster: rayop neither reverts it nor upgrades.
+        cluster = env.get(RAYCLUSTER, name)
+        assert cluster is not None
+        cluster["spec"]["workerGroupSpecs"][0]["replicas"] = 3
+        cluster["spec"]["workerGroupSpecs"][0]["scaleStrategy"] = {"workersToDelete": []}
+        await env.cluster.replace(RAYCLUSTER, cluster, namespace="default")
+        # And the user edits the scaling fields in the RayService.
+        scaled = manifest()
+        group = scaled["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]
+        group.update(replicas=2, minReplicas=0, maxReplicas=10)
+        await env.apply(scaled)
+        await run_for(env, 60, sampler)
+        assert sampler.seen == {name}
+        live = env.get(RAYCLUSTER, name)
+        assert live is not None and live["spec"]["workerGroupSpecs"][0]["replicas"] == 3
+        assert status(env)["status"] == "RUNNING" and status(env)["observedGeneration"] == 2
+
+
+async def test_upgrade_strategy_none_keeps_the_cluster() -> None:
+    async with FakeEnv(seed=8) as env:
+        await env.apply(manifest(upgradeStrategy={"type": "None"}))
+        await until_running(env)
+        name = active(env)
+        sampler = Sampler(env)
+        await env.apply(with_image(manifest(upgradeStrategy={"type": "None"}), "other:1"))
+        await run_for(env, 120, sampler)
+        assert sampler.seen == {name} and not sampler.upgrading
+        upgrade = condition(env, "UpgradeInProgress")
+        assert (upgrade["status"], upgrade["reason"]) == ("False", "UpgradeStrategyNone")
+        assert status(env)["status"] == "RUNNING"
+
+
+async def test_the_deletion_delay_survives_a_manager_restart() -> None:
+    async with FakeEnv(seed=9) as env:
+        await env.apply(manifest(rayClusterDeletionDelaySeconds=90))
+        await until_running(env)
+        old = active(env)
+        await env.apply(with_image(manifest(rayClusterDeletionDelaySeconds=90), "new:1"))
+        await env.run_until(lambda: active(env) != old, timeout=300)
+        switched = env.clock.monotonic()
+        await run_for(env, 30)
+        await env.restart_manager()
+        await run_for(env, 50)
+        assert old in clusters(env)              # not deleted early by the new manager
+        await env.run_until(lambda: old not in clusters(env), timeout=30)
+        assert 89 <= env.clock.monotonic() - switched <= 95   # nor late: the deadline was kept
+
+
+# -- health ---------------------------------------------------------------------------------------
+
+async def test_unhealthy_clusters_are_replaced_until_the_restart_threshold() -> None:
+    async with FakeEnv(seed=10) as env:
+        def flaky(fake: FakeDashboard) -> None:
+            fake.script_app(import_path=".", unhealthy_after=60)   # every app, 60 s after RUNNING
+
+        env.on_every_dashboard(flaky)
+        spec = {"deploymentUnhealthySecondThreshold": 30, "deploymentUnhealthyRestartThreshold": 1}
+        await env.apply(manifest(**spec))
+        await until_running(env)
+        first = active(env)
+        await env.run_until(lambda: status(env).get("status") == "UNHEALTHY", timeout=120)
+        assert status(env)["appStatus"]["status"] == "UNHEALTHY"
+        await env.run_until(lambda: active(env) != first, timeout=300)
+        assert status(env)["unhealthyReplacements"] == 1
+        await env.run_until(lambda: status(env).get("status") == "FAILED", timeout=300)
+        st = status(env)
+        assert st["reason"] == "UnhealthyRestartThresholdExceeded" and st["endTime"]
+        assert condition(env, "Ready")["reason"] == "UnhealthyRestartThresholdExceeded"
+        seen = set(clusters(env))
+        await run_for(env, 200)
+        assert set(clusters(env)) <= seen and status(env)["status"] == "FAILED"
+        assert "ReplacingUnhealthyCluster" in reasons(env)
+
+        await env.apply(manifest(**{**spec, "deploymentUnhealthyRestartThreshold": 2}))
+        await env.run_until(lambda: status(env).get("unhealthyReplacements") == 1
+                            and status(env).get("status") != "FAILED", timeout=300)
+
+
+async def test_a_lost_head_pod_gets_its_applications_back() -> None:
+    async with FakeEnv(seed=11) as env:
+        await env.apply(manifest())
+        await until_running(env)
+        name = active(env)
+        head = next(p for p in env.cluster.objects(POD)
+                    if p["metadata"]["labels"].get("ray.io/cluster") == name
+                    and p["metadata"]["labels"].get("ray.io/node-type") == "head")
+        env.kubelet.fail_pod("default", head["metadata"]["name"])
+        await env.run_until(lambda: status(env).get("status") == "UNHEALTHY", timeout=30)
+        await until_running(env)
+        assert active(env) == name and clusters(env) == [name]
+        assert len(dashboard(env, name).calls_to("apply_serve_config")) == 2
+        assert dashboard(env, name).route("/calc") == "ok"
+
+
+async def test_a_pending_cluster_that_never_gets_ready_leaves_the_active_one_serving() -> None:
+    async with FakeEnv(seed=12) as env:
+        await env.apply(manifest())
+        await until_running(env)
+        name = active(env)
+        env.kubelet.script(PodScript(selector=f"ray.io/cluster!={name}",
+                                     outcome="never_schedule", message="0/1 nodes available"))
+        sampler = Sampler(env)
+        await env.apply(with_image(manifest(), "huge:1"))
+        await run_for(env, 600, sampler, step=2.0)
+        st = status(env)
+        assert active(env) == name and sampler.empty_at == []
+        assert st["status"] == "RUNNING" and st["pendingServiceStatus"]["rayClusterName"] != name
+        assert condition(env, "UpgradeInProgress")["status"] == "True"
+
+
+# -- suspend and delete ---------------------------------------------------------------------------
+
+async def test_suspend_deletes_everything_and_resume_starts_over() -> None:
+    async with FakeEnv(seed=13) as env:
+        await env.apply(manifest())
+        await until_running(env)
+        first, started = active(env), status(env)["startTime"]
+        await env.apply(manifest(suspend=True))
+        await env.run_until(lambda: status(env).get("status") == "SUSPENDED"
+                            and not clusters(env) and not env.cluster.objects(SERVICE),
+                            timeout=60)
+        st = status(env)
+        assert st["serviceStatus"] == "" and st["endTime"] and "rayClusterName" not in st
+        assert condition(env, "Ready")["reason"] == "Suspended"
+        await run_for(env, 30)
+        await env.apply(manifest(suspend=False))
+        await until_running(env)
+        assert active(env) != first and status(env)["startTime"] > started
+        assert "endTime" not in status(env)
+        assert {"Suspended", "Resumed"} <= set(reasons(env))
+
+
+async def test_delete_leaves_nothing_behind() -> None:
+    async with FakeEnv(seed=14) as env:
+        await env.apply(manifest())
+        await until_running(env)
+        await env.cluster.delete(RAYSERVICE, NAME, namespace="default")
+        await env.run_until(
+            lambda: not any(env.cluster.objects(k) for k in (RAYSERVICE, RAYCLUSTER, POD,
+                                                             SERVICE)),
+            timeout=60)
