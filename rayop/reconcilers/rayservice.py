@@ -20,9 +20,9 @@ end, and only when it changed::
   becomes active, and the old cluster is annotated ``rayop.io/delete-after`` — a deadline kept on
   the object, so a manager restart neither loses nor resets it.
 - **health**: the active cluster unhealthy longer than ``deploymentUnhealthySecondThreshold``
-  (timed by the ``ServeHealthy`` condition's lastTransitionTime) is replaced through the same
-  path, counted in ``status.unhealthyReplacements``; past ``deploymentUnhealthyRestartThreshold``
-  the service is FAILED until its spec changes.
+  (since the ``ServeHealthy`` condition's lastTransitionTime) is replaced the same way and
+  counted; past ``deploymentUnhealthyRestartThreshold`` the service is FAILED until its spec
+  changes. ``docs/rayservice.md`` tells the whole story.
 """
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ from ..resources.rayservice import (
     CONDITION_UPGRADE_IN_PROGRESS,
     DEFAULT_CLUSTER_DELETION_DELAY_SECONDS,
     DEFAULT_UNHEALTHY_RESTART_THRESHOLD,
-    DEFAULT_UNHEALTHY_SECOND_THRESHOLD,
     RayServiceSpec,
 )
 from .rayjob_status import condition_since, with_condition
 from .rayservice_actions import Actions
 from .rayservice_hash import ClusterAction, cluster_action, cluster_annotations
+from .rayservice_metrics import RayServiceMetrics
 from .rayservice_serve import (
     ServeView,
     all_running,
@@ -68,6 +68,8 @@ from .rayservice_services import (
     build_cluster,
     build_head_service,
     build_serve_service,
+    head_service_name,
+    serve_service_name,
 )
 from .rayservice_status import (
     COND_SERVE_HEALTHY,
@@ -79,6 +81,8 @@ from .rayservice_status import (
     ready_condition,
     seed_status,
     service_status,
+    unhealthy_seconds,
+    upgrade_condition,
 )
 
 __all__ = ["DELETE_AFTER_ANNOTATION", "FINALIZER", "RayServiceReconciler", "Step"]
@@ -139,6 +143,7 @@ class RayServiceReconciler:
         clock: Clock,
         rng: random.Random | None = None,
         poll_interval: float = 2.0,
+        metrics: RayServiceMetrics | None = None,
     ) -> None:
         self.client = client
         self.cache = cache
@@ -148,6 +153,7 @@ class RayServiceReconciler:
         self.rng = rng or random.Random()
         self.poll_interval = poll_interval
         self.act = Actions(client, cache, events)
+        self.metrics = metrics or RayServiceMetrics()
 
     async def reconcile(self, request: Request) -> Result:
         """Take the RayService named by ``request`` one step towards serving its spec."""
@@ -238,6 +244,7 @@ class RayServiceReconciler:
         ctx.hold = action == ClusterAction.HOLD
         if action == ClusterAction.UPDATE_ACTIVE and active is not None:
             ctx.clusters[ctx.active_name] = await self.act.update_in_place(ctx.svc, active)
+            self.metrics.upgraded(ctx.namespace, "in_place")
         if action not in (ClusterAction.CREATE_PENDING, ClusterAction.REPLACE_PENDING,
                           ClusterAction.DROP_PENDING):
             return False
@@ -264,12 +271,12 @@ class RayServiceReconciler:
             self.events.normal(ctx.svc, "UpgradeStarted", f"rayClusterConfig changed: preparing "
                                f"RayCluster {new} while {ctx.active_name} serves")
         step.status["pendingServiceStatus"] = cluster_entry(new, {})
-        step.conditions.append(_upgrade_condition(ctx.active_name, new, hold=False))
+        step.conditions.append(upgrade_condition(ctx.active_name, new, hold=False))
         step.names_changed = True
         step.later(0.0)
 
     def _replacement_due(self, ctx: _Ctx, step: Step) -> bool:
-        threshold = _unhealthy_seconds(ctx.spec)
+        threshold = unhealthy_seconds(ctx.spec)
         since = condition_since(ctx.status, COND_SERVE_HEALTHY, "False")
         if (ctx.failed or not ctx.active_name or ctx.pending_name
                 or since is None or (ctx.now - parse_time(since)).total_seconds() < threshold):
@@ -340,6 +347,7 @@ class RayServiceReconciler:
         ctx.active_name, ctx.pending_name = new, ""
         step.names_changed = True
         step.conditions.append((COND_SERVE_HEALTHY, True, "Serving", ""))
+        self.metrics.upgraded(ctx.namespace, "upgrade" if old else "first")
         tail = f"; RayCluster {old} is deleted after {delay} s" if old else ""
         self.events.normal(ctx.svc, "SwitchedTraffic", f"RayCluster {new} serves{tail}")
 
@@ -358,7 +366,7 @@ class RayServiceReconciler:
         step.conditions.append((COND_SERVE_HEALTHY, reason is None,
                                 "Healthy" if reason is None else "Unhealthy", reason or ""))
         if reason is not None:
-            step.later(min(self.poll_interval, _unhealthy_seconds(ctx.spec)))
+            step.later(min(self.poll_interval, unhealthy_seconds(ctx.spec)))
 
     async def _clean_up(self, ctx: _Ctx, step: Step) -> None:
         keep = {ctx.active_name, ctx.pending_name}
@@ -394,7 +402,7 @@ class RayServiceReconciler:
             step.status.update(message=message, reason=None)
         ready = ready_condition(seed, reason=REASON_RESTARTS_EXCEEDED, message=message)
         step.conditions.append((CONDITION_READY, *ready))
-        step.conditions.append(_upgrade_condition(ctx.active_name, ctx.pending_name,
+        step.conditions.append(upgrade_condition(ctx.active_name, ctx.pending_name,
                                                   hold=ctx.hold))
         if ctx.clusters or ctx.active_name or ctx.pending_name:
             step.later(self.poll_interval)
@@ -434,6 +442,7 @@ class RayServiceReconciler:
         if await self.act.delete_all(svc, reason="the RayService is being deleted"):
             return Result(requeue_after=self.poll_interval)
         await self.act.set_finalizer(svc, FINALIZER, present=False)
+        self.metrics.forget(svc["metadata"]["namespace"], svc["metadata"]["name"])
         return Result()
 
     # -- writing ---------------------------------------------------------------------------------
@@ -455,6 +464,11 @@ class RayServiceReconciler:
             body["metadata"] = {"resourceVersion": ctx.svc["metadata"]["resourceVersion"]}
         await self.client.patch_status(RAYSERVICE, ctx.svc["metadata"]["name"], body,
                                        namespace=ctx.namespace)
+        start = new.get("startTime")
+        self.metrics.observe_status(
+            ctx.namespace, ctx.svc["metadata"]["name"], before=ctx.status.get("status"),
+            after=str(new.get("status")),
+            since_start=(ctx.now - parse_time(start)).total_seconds() if start else None)
 
     async def _invalid(self, svc: Obj, problems: list[str]) -> None:
         status = dict(svc.get("status") or {})
@@ -466,23 +480,9 @@ class RayServiceReconciler:
                                        namespace=svc["metadata"]["namespace"])
 
 
-def _upgrade_condition(active: str, pending: str, *, hold: bool) -> tuple[str, bool, str, str]:
-    if active and pending:
-        return CONDITION_UPGRADE_IN_PROGRESS, True, "PendingClusterPreparing", pending
-    if pending:
-        return CONDITION_UPGRADE_IN_PROGRESS, False, "FirstClusterPreparing", pending
-    why = "UpgradeStrategyNone" if hold else "NoPendingCluster"
-    return CONDITION_UPGRADE_IN_PROGRESS, False, why, ""
-
-
 def _replacements(ctx: _Ctx, step: Step) -> int:
     return int(step.status.get("unhealthyReplacements",
                                ctx.status.get("unhealthyReplacements")) or 0)
-
-
-def _unhealthy_seconds(spec: RayServiceSpec) -> float:
-    threshold = spec.deployment_unhealthy_second_threshold
-    return float(DEFAULT_UNHEALTHY_SECOND_THRESHOLD if threshold is None else threshold)
 
 
 def _annotations(cluster: Obj | None, would_be: dict[str, str]) -> dict[str, str]:
@@ -493,6 +493,4 @@ def _annotations(cluster: Obj | None, would_be: dict[str, str]) -> dict[str, str
 
 
 def _service_names(ctx: _Ctx) -> set[str]:
-    head = build_head_service(ctx.svc, {"metadata": {"name": ""}, "spec": {}})
-    serve = build_serve_service(ctx.svc, "")
-    return {head["metadata"]["name"], serve["metadata"]["name"]}
+    return {head_service_name(ctx.svc["metadata"]["name"]), serve_service_name(ctx.svc)}

@@ -22,7 +22,12 @@ from typing import Any
 
 from ..client import Obj
 from ..clock import format_time
-from ..resources.rayservice import CONDITION_READY
+from ..resources.rayservice import (
+    CONDITION_READY,
+    CONDITION_UPGRADE_IN_PROGRESS,
+    DEFAULT_UNHEALTHY_SECOND_THRESHOLD,
+    RayServiceSpec,
+)
 from .rayjob_status import with_condition
 
 __all__ = [
@@ -35,6 +40,8 @@ __all__ = [
     "ready_condition",
     "seed_status",
     "service_status",
+    "unhealthy_seconds",
+    "upgrade_condition",
 ]
 
 COND_SERVE_HEALTHY = "ServeHealthy"
@@ -124,3 +131,19 @@ def invalid_status(old: Obj, problems: list[str], *, generation: int | None,
     with_condition(new, CONDITION_READY, False, REASON_VALIDATION_FAILED, message,
                    generation=generation, now=now)
     return new
+
+
+def upgrade_condition(active: str, pending: str, *, hold: bool) -> tuple[str, bool, str, str]:
+    """``UpgradeInProgress``: True while a pending cluster exists beside the active one."""
+    if active and pending:
+        return CONDITION_UPGRADE_IN_PROGRESS, True, "PendingClusterPreparing", pending
+    if pending:
+        return CONDITION_UPGRADE_IN_PROGRESS, False, "FirstClusterPreparing", pending
+    why = "UpgradeStrategyNone" if hold else "NoPendingCluster"
+    return CONDITION_UPGRADE_IN_PROGRESS, False, why, ""
+
+
+def unhealthy_seconds(spec: RayServiceSpec) -> float:
+    """How long the serving cluster may stay unhealthy before it is replaced."""
+    threshold = spec.deployment_unhealthy_second_threshold
+    return float(DEFAULT_UNHEALTHY_SECOND_THRESHOLD if threshold is None else threshold)

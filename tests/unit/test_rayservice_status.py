@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from rayop.dashboard import ServeDetails
+from rayop.reconcilers.rayservice_metrics import RayServiceMetrics
 from rayop.reconcilers.rayservice_serve import (
     ServeView,
     all_running,
@@ -30,6 +31,7 @@ from rayop.reconcilers.rayservice_status import (
     ready_condition,
     seed_status,
     service_status,
+    upgrade_condition,
 )
 
 APP_A = {"name": "a", "import_path": "fruit.graph", "route_prefix": "/a"}
@@ -260,3 +262,36 @@ def test_service_update_only_when_something_differs() -> None:
     assert body["spec"]["clusterIP"] == "10.0.0.9"
     assert body["metadata"]["resourceVersion"] == "7"
     assert service_update(body, desired) is None
+
+
+@pytest.mark.parametrize(("active", "pending", "hold", "state", "reason"), [
+    ("old", "new", False, True, "PendingClusterPreparing"),
+    ("", "first", False, False, "FirstClusterPreparing"),
+    ("old", "", False, False, "NoPendingCluster"),
+    ("old", "", True, False, "UpgradeStrategyNone"),
+])
+def test_upgrade_condition(active: str, pending: str, hold: bool, state: bool,
+                           reason: str) -> None:
+    _, got_state, got_reason, _ = upgrade_condition(active, pending, hold=hold)
+    assert (got_state, got_reason) == (state, reason)
+
+
+def test_metrics_readiness_upgrades_and_time_to_ready() -> None:
+    metrics = RayServiceMetrics()
+    registry = metrics.registry
+    metrics.observe_status("ns", "a", before=None, after="DEPLOYING", since_start=1.0)
+    assert registry.get_sample_value("rayop_rayservice_ready", {"namespace": "ns",
+                                                                "name": "a"}) == 0.0
+    metrics.observe_status("ns", "a", before="DEPLOYING", after="RUNNING", since_start=42.0)
+    metrics.observe_status("ns", "a", before="UNHEALTHY", after="RUNNING", since_start=99.0)
+    assert registry.get_sample_value("rayop_rayservice_ready", {"namespace": "ns",
+                                                                "name": "a"}) == 1.0
+    assert registry.get_sample_value("rayop_rayservice_time_to_ready_seconds_count") == 1.0
+    assert registry.get_sample_value("rayop_rayservice_time_to_ready_seconds_sum") == 42.0
+    metrics.upgraded("ns", "upgrade")
+    assert registry.get_sample_value("rayop_rayservice_upgrades_total",
+                                     {"namespace": "ns", "kind": "upgrade"}) == 1.0
+    metrics.forget("ns", "a")
+    metrics.forget("ns", "a")
+    assert registry.get_sample_value("rayop_rayservice_ready", {"namespace": "ns",
+                                                                "name": "a"}) is None
