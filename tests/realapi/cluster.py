@@ -184,6 +184,8 @@ def _start_apiserver(
         f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
         # No service-account controller runs, so no "default" account would ever exist.
         "--disable-admission-plugins=ServiceAccount",
+        # The "kubernetes" Service cannot point at a loopback address; nothing here needs it.
+        "--endpoint-reconciler-type=none",
         f"--enable-garbage-collector={str(server.garbage_collection).lower()}",
         "--profiling=false", "--v=1",
     ])  # fmt: skip

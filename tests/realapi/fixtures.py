@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from realapi.cluster import BinariesMissing, RealApiServer, locate_binaries, start_real_apiserver
+from realapi.crds import install_rayop_crds
 
 
 def availability() -> str | None:
@@ -33,7 +34,7 @@ def availability() -> str | None:
 
 @pytest.fixture(scope="session", name="real_apiserver")
 def real_apiserver_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealApiServer]:
-    """A running kube-apiserver (etcd, RBAC, rayop-admin token) shared by the whole session."""
+    """A running kube-apiserver (etcd, RBAC, admin token, rayop's CRDs) shared by the session."""
     reason = availability()
     if reason is not None:
         if os.environ.get("RAYOP_REALAPI") == "require":
@@ -41,6 +42,7 @@ def real_apiserver_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         pytest.skip(f"real kube-apiserver unavailable: {reason}")
     server = start_real_apiserver(tmp_path_factory.mktemp("realapi"))
     try:
+        install_rayop_crds(server)
         yield server
     finally:
         server.stop()

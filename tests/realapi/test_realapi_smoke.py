@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from rayop.client import CONFIGMAP, NAMESPACE
 from rayop.errors import NotFound
@@ -23,6 +24,7 @@ from rayop.kube import KubeClient
 from realapi.cluster import RealApiServer, kube_version
 from realapi.fixtures import real_apiserver_fixture  # noqa: F401  (registers `real_apiserver`)
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
 WAIT = 60.0  # seconds; a real garbage collector or namespace controller may take a while
 LOOPBACK_V4 = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
 LISTEN = "0A"
@@ -135,6 +137,16 @@ async def test_garbage_collector_deletes_dependents(
     await api.call("DELETE", f"{path}/owner", {"propagationPolicy": "Background"})
     assert (await next_event(events, "child"))[0] == "DELETED"
     await events.aclose()
+
+
+@pytest.mark.parametrize("manifest", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+async def test_rayop_crds_accept_the_example_manifest(api: Api, manifest: str) -> None:
+    obj = yaml.safe_load((EXAMPLES / manifest).read_text())
+    plural = obj["kind"].lower() + "s"
+    path = f"/apis/ray.io/v1/namespaces/default/{plural}?dryRun=All"
+    status, body = await api.call("POST", path, obj)
+    assert status == 201, body
+    assert body["spec"] == obj["spec"]  # kept as written: nothing pruned, nothing defaulted
 
 
 async def test_rayop_kube_client_connects_with_the_kubeconfig(

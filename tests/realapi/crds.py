@@ -1,0 +1,78 @@
+"""Install CustomResourceDefinitions into a real API server and wait until they are served.
+
+A CRD is usable once its ``Established`` condition is True (names accepted, storage ready); only
+then do create/list of the custom resource stop answering 404. Synchronous and in real time, like
+the rest of the harness.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from typing import Any
+
+from realapi.cluster import RealApiServer
+
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+def install_crds(
+    server: RealApiServer, crds: Iterable[dict[str, Any]], *, timeout: float = 30.0
+) -> list[str]:
+    """Create each CRD (an existing one is replaced) and wait until all are Established."""
+    names = [_create_or_replace(server, crd) for crd in crds]
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while not _established(_request(server, "GET", f"{CRD_PATH}/{name}")):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"CRD {name} not Established after {timeout} s")
+            time.sleep(0.05)
+    return names
+
+
+def install_rayop_crds(server: RealApiServer) -> list[str]:
+    """Install rayop's own CRDs (RayCluster, RayJob, RayService), generated from its models."""
+    from rayop.crds import generate_crds
+
+    return install_crds(server, generate_crds())
+
+
+def _create_or_replace(server: RealApiServer, crd: dict[str, Any]) -> str:
+    name: str = crd["metadata"]["name"]
+    try:
+        _request(server, "POST", CRD_PATH, crd)
+    except urllib.error.HTTPError as error:
+        if error.code != 409:
+            raise
+        current = _request(server, "GET", f"{CRD_PATH}/{name}")
+        replacement = {**crd, "metadata": {**crd["metadata"], **_version_of(current)}}
+        _request(server, "PUT", f"{CRD_PATH}/{name}", replacement)
+    return name
+
+
+def _version_of(obj: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceVersion": obj["metadata"]["resourceVersion"]}
+
+
+def _established(crd: dict[str, Any]) -> bool:
+    conditions = crd.get("status", {}).get("conditions", [])
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+
+def _request(server: RealApiServer, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    """One JSON call; a status >= 400 raises :class:`urllib.error.HTTPError`."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        server.url + path,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"},
+    )
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    with urllib.request.urlopen(request, timeout=10, context=context) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+        return answer
