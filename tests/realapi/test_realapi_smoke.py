@@ -139,6 +139,28 @@ async def test_garbage_collector_deletes_dependents(
     await events.aclose()
 
 
+async def test_namespace_controller_empties_and_removes_a_namespace(
+    api: Api, real_apiserver: RealApiServer
+) -> None:
+    if not real_apiserver.garbage_collection:
+        pytest.skip("kube-controller-manager not built: no namespace controller")
+    await make_namespace(api, "smoke-ns")
+    await api.call("POST", "/api/v1/namespaces/smoke-ns/configmaps", configmap("inside"))
+    _, listed = await api.call("GET", "/api/v1/namespaces")
+    events = api.watch(
+        f"/api/v1/namespaces?watch=1&resourceVersion={listed['metadata']['resourceVersion']}"
+    )
+    status, terminating = await api.call("DELETE", "/api/v1/namespaces/smoke-ns")
+    assert (status, terminating["status"]["phase"]) == (200, "Terminating")
+    kinds = [(await next_event(events, "smoke-ns"))[0]]
+    while kinds[-1] != "DELETED":
+        kinds.append((await next_event(events, "smoke-ns"))[0])
+    assert kinds[0] == "MODIFIED"  # deletionTimestamp set, then emptied, then gone
+    status, _ = await api.call("GET", "/api/v1/namespaces/smoke-ns/configmaps/inside")
+    assert status == 404
+    await events.aclose()
+
+
 @pytest.mark.parametrize("manifest", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
 async def test_rayop_crds_accept_the_example_manifest(api: Api, manifest: str) -> None:
     obj = yaml.safe_load((EXAMPLES / manifest).read_text())
