@@ -33,10 +33,12 @@ LISTEN = "0A"
 class Api:
     """A few HTTP calls to the API server, answering (status, JSON body)."""
 
-    def __init__(self, server: RealApiServer, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, server: RealApiServer, session: aiohttp.ClientSession, *, token: str | None = None
+    ) -> None:
         self.url = server.url
         self.session = session
-        self.headers = {"Authorization": f"Bearer {server.token}"}
+        self.headers = {"Authorization": f"Bearer {token or server.token}"}
         self.ssl = ssl.create_default_context(cafile=str(server.ca_file))
 
     async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -118,6 +120,25 @@ async def test_watch_sees_added_modified_deleted_in_order(api: Api) -> None:
     assert [kind for kind, _ in seen] == ["ADDED", "MODIFIED", "DELETED"]
     assert seen[0][1] == created["metadata"]["resourceVersion"]
     await events.aclose()
+
+
+async def test_service_account_tokens_authenticate_and_rbac_denies(
+    api: Api, real_apiserver: RealApiServer
+) -> None:
+    await make_namespace(api, "smoke-rbac")
+    accounts = "/api/v1/namespaces/smoke-rbac/serviceaccounts"
+    await api.call("POST", accounts, {"metadata": {"name": "robot"}})
+    status, issued = await api.call("POST", f"{accounts}/robot/token", {"spec": {}})
+    assert status == 201, issued
+    robot = Api(real_apiserver, api.session, token=issued["status"]["token"])
+    review = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+    status, who = await robot.call("POST", review, {"apiVersion": "authentication.k8s.io/v1"})
+    assert (status, who["status"]["userInfo"]["username"]) == (
+        201,
+        "system:serviceaccount:smoke-rbac:robot",
+    )
+    status, denied = await robot.call("GET", "/api/v1/namespaces/smoke-rbac/configmaps")
+    assert (status, denied["reason"]) == (403, "Forbidden")
 
 
 async def test_garbage_collector_deletes_dependents(
