@@ -228,13 +228,24 @@ def _wait_ready(
             raise RuntimeError(f"{name} exited with {process.returncode}: {_tail(server, name)}")
         with (
             contextlib.suppress(OSError, http.client.HTTPException),  # refused, reset, 500
-            urllib.request.urlopen(request, timeout=2, context=context) as response,
+            open_url(request, context=context, timeout=2) as response,
         ):
             if response.status == 200:
                 return
         if time.monotonic() > deadline:
             raise TimeoutError(f"{name} not ready at {url}: {_tail(server, name)}")
         time.sleep(0.1)
+
+
+def open_url(
+    request: urllib.request.Request, *, context: ssl.SSLContext, timeout: float
+) -> http.client.HTTPResponse:
+    """Open ``request`` directly: loopback traffic never goes through a proxy from the env."""
+    handlers = (urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
+    response: http.client.HTTPResponse = urllib.request.build_opener(*handlers).open(
+        request, timeout=timeout
+    )
+    return response
 
 
 def _tls_context(ca_file: Path | None) -> ssl.SSLContext:

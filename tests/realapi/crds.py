@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Iterable
 from typing import Any
 
-from realapi.cluster import RealApiServer
+from realapi.cluster import RealApiServer, open_url
 
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
@@ -73,6 +73,10 @@ def _request(server: RealApiServer, method: str, path: str, body: Any = None) ->
         headers={"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"},
     )
     context = ssl.create_default_context(cafile=str(server.ca_file))
-    with urllib.request.urlopen(request, timeout=10, context=context) as response:
-        answer: dict[str, Any] = json.loads(response.read())
-        return answer
+    try:
+        with open_url(request, context=context, timeout=10) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
+    except urllib.error.HTTPError as error:
+        error.msg = f"{error.msg}: {error.read().decode(errors='replace')}"  # show the Status
+        raise
