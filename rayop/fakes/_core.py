@@ -187,12 +187,12 @@ class Core:
         info = self.info(kind)
         name = entry.meta["name"]
         causes = [] if status else _rules.immutable_causes(entry.meta, body["metadata"])
-        new = _rules.updated(entry.obj, body, status=status,
-                             status_subresource=info.status_subresource)
+        old = entry.obj
+        new = _rules.updated(old, body, status=status, status_subresource=info.status_subresource)
         causes += _rules.finalizer_causes(entry.meta, new["metadata"])
         causes += _rules.owner_ref_causes(new["metadata"])
         self._validate(info, name, new, causes)
-        if _rules.same_content(entry.obj, new):
+        if _rules.same_content(old, new):
             return entry
         kk, key = kind_key(kind), (entry.meta.get("namespace", ""), name)
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):

@@ -1,9 +1,9 @@
 """The fake cluster's storage: entries, the change history, kind registrations, API messages.
 
-Stored objects are kept twice and never mutated: ``raw`` (the JSON bytes, from which every copy
-handed to a caller is decoded) and ``obj`` (the parsed dict, read internally for selectors,
-owner references and diffs). A write builds a new dict and may share untouched subtrees with
-the old one, which is safe only because neither is ever changed in place.
+A stored object is its JSON bytes (``raw``), from which every copy is decoded, plus its parsed
+``metadata`` (read internally for labels, owner references and finalizers; never mutated). The
+whole object is not kept parsed: thousands of large dicts would make Python's garbage collector
+the main cost of a busy fake (DESIGN.md section 8).
 """
 
 from __future__ import annotations
@@ -33,21 +33,21 @@ def kind_key(kind: Kind) -> KindKey:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One stored version of an object: its bytes and its (read-only) parsed form."""
+    """One stored version of an object: its bytes and its (read-only) parsed metadata."""
 
     raw: bytes
-    obj: Obj
+    meta: dict[str, Any]
 
     @classmethod
     def of(cls, obj: Obj) -> Entry:
-        """Freeze ``obj`` (which the caller must not touch afterwards) into an entry."""
-        return cls(orjson.dumps(obj), obj)
+        """Freeze ``obj`` (whose metadata the caller must not touch afterwards) into an entry."""
+        return cls(orjson.dumps(obj), obj["metadata"])
 
     @property
-    def meta(self) -> dict[str, Any]:
-        """The object's metadata (read-only)."""
-        meta: dict[str, Any] = self.obj["metadata"]
-        return meta
+    def obj(self) -> Obj:
+        """A freshly decoded copy of the whole object (the caller's to change)."""
+        result: Obj = orjson.loads(self.raw)
+        return result
 
     @property
     def rv(self) -> int:

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import orjson
 
-from ..client import EventType, Kind, Obj, WatchEvent
+from ..client import EventType, Kind, WatchEvent
 from ..clock import Clock
 from ..errors import Gone
 from ..selectors import FieldSelector, LabelSelector
-from ._state import Change, KindKey, ObjKey
+from ._state import Change, Entry, KindKey, ObjKey
 
 Pending = tuple[EventType, bytes]
 
@@ -27,11 +27,17 @@ class Filter:
     labels: LabelSelector
     fields: FieldSelector
 
-    def matches(self, key: ObjKey, obj: Obj) -> bool:
+    def matches(self, key: ObjKey, entry: Entry) -> bool:
         """Return whether the object at ``key`` is selected."""
         if self.namespace and key[0] != self.namespace:
             return False
-        return self.labels.matches_object(obj) and self.fields.matches(obj)
+        if not self.labels.matches(entry.meta.get("labels")):
+            return False
+        if not self.fields.terms:
+            return True
+        if all(path.startswith("metadata.") for path, _, _ in self.fields.terms):
+            return self.fields.matches({"metadata": entry.meta})
+        return self.fields.matches(entry.obj)
 
     def translate(self, change: Change) -> Pending | None:
         """Return the event this filter's watcher sees for a change, if any.
@@ -41,10 +47,10 @@ class Filter:
         """
         if change.kind != self.kind or (self.namespace and change.key[0] != self.namespace):
             return None
-        old_ok = change.old is not None and self.matches(change.key, change.old.obj)
+        old_ok = change.old is not None and self.matches(change.key, change.old)
         if change.type == "DELETED":
             return ("DELETED", change.new.raw) if old_ok else None
-        new_ok = self.matches(change.key, change.new.obj)
+        new_ok = self.matches(change.key, change.new)
         if new_ok:
             return ("MODIFIED" if old_ok else "ADDED", change.new.raw)
         if old_ok and change.old is not None:

@@ -442,7 +442,7 @@ class FakeCluster:
         bucket = core.buckets[flt.kind]
         state = bucket if rv == core.rv else core.history.rewind(flt.kind, bucket, rv)
         keys = sorted(k for k, e in state.items()
-                      if (after is None or k > after) and flt.matches(k, e.obj))
+                      if (after is None or k > after) and flt.matches(k, e))
         if limit and len(keys) > limit:
             page = keys[:limit]
             return _Page([state[k] for k in page], rv, _encode_token(rv, page[-1]),
@@ -458,7 +458,7 @@ class FakeCluster:
         if rv_text in (None, "", "0"):
             bucket = core.buckets[flt.kind]
             initial: list[Pending] = [("ADDED", bucket[k].raw) for k in sorted(bucket)
-                                  if flt.matches(k, bucket[k].obj)]
+                                  if flt.matches(k, bucket[k])]
         else:
             rv = _parse_rv(rv_text)
             if rv > core.rv:
