@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import orjson
 
