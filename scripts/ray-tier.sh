@@ -10,6 +10,7 @@
 #
 #   scripts/ray-tier.sh                 # the contract suite, both backends
 #   scripts/ray-tier.sh -k serve -x     # extra pytest arguments
+#   scripts/ray-tier.sh --all           # the whole suite while Ray is up (scripts/test.sh)
 #
 # Environment: PYTHON (default: /work/venv/bin/python if present, else python3).
 # `ray stop --force` stops every Ray process of this user: run it where no other Ray runs.
@@ -64,4 +65,11 @@ echo "== Ray ready in $(( $(date +%s) - start )) s"
 
 export RAYOP_TEST_RAY_ADDRESS=http://127.0.0.1:8265
 export RAYOP_TEST_SERVE_PORT=8000
+export RAYOP_REALRAY=require
+if [ "${1:-}" = "--all" ]; then
+  # scripts/test.sh: the whole suite, every tier, in one pytest run while Ray is up.
+  shift
+  timeout 1800 "$PY" -m pytest -q -p no:cacheprovider --durations=10 "$@"
+  exit $?
+fi
 timeout 900 "$PY" -m pytest -p no:cacheprovider -v --durations=5 tests/contract/dashboard "$@"
