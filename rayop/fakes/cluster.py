@@ -174,6 +174,10 @@ class FakeCluster:
         self.register_kind(kind, validator=validator, status_subresource=has_status)
         return kind
 
+    def served_kinds(self) -> list[tuple[Kind, bool]]:
+        """Return every kind served, each with whether it has a status subresource."""
+        return [(info.kind, info.status_subresource) for info in self._core.kinds.values()]
+
     # -- convenience ---------------------------------------------------------------------------
 
     @property

@@ -7,6 +7,7 @@ In a pod the service account wins over a kubeconfig that happens to sit in the i
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import ssl
 import urllib.parse
@@ -125,6 +126,18 @@ def open_api_client(config: Configuration) -> ApiClient:
 def _env_proxy(url: str) -> str | None:
     """Return the proxy the environment names for ``url`` (as aiohttp's ``trust_env`` would)."""
     target = urllib.parse.urlsplit(url)
-    if not target.hostname or urllib.request.proxy_bypass(target.hostname):
+    if not target.hostname or _loopback(target.hostname):
+        return None  # as Go's ProxyFromEnvironment: loopback is never proxied, NO_PROXY or not
+    if urllib.request.proxy_bypass(target.hostname):
         return None
     return urllib.request.getproxies().get(target.scheme)
+
+
+def _loopback(host: str) -> bool:
+    """Return whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

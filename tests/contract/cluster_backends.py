@@ -150,9 +150,31 @@ async def kube_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]
         await client.close()
 
 
+@contextlib.asynccontextmanager
+async def http_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    """The fake cluster behind its REST front (rayop.fakes.apiserver), through KubeClient.
+
+    Real HTTP on 127.0.0.1, so real time: bookmarks every second keep the bookmark test short.
+    """
+    from rayop.fakes.apiserver import ApiServer  # lazily: only this backend needs them
+    from rayop.kube import KubeClient
+
+    clock = RealClock()
+    fake = FakeCluster(clock=clock, seed=1, history=1000, bookmark_interval=1.0)
+    fake.register_kind(WIDGET, validator=widget_causes)
+    async with ApiServer(fake) as server:
+        path = server.write_kubeconfig(request.getfixturevalue("tmp_path") / "kubeconfig")
+        client = await KubeClient.from_kubeconfig(path)
+        try:
+            yield Backend("http", client, clock, fake=fake, namespace=f"h{next(_fake_namespaces)}")
+        finally:
+            await client.close()
+
+
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest], contextlib.AbstractAsyncContextManager[
     Backend]]] = {
     "fake": fake_backend,
+    "http": http_backend,
     "kube": kube_backend,
 }
 

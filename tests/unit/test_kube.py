@@ -683,27 +683,46 @@ async def test_in_cluster_uses_the_service_account(
         assert auth["BearerToken"]["value"] == "Bearer sa-token"
 
 
-@pytest.mark.parametrize("bypass", [False, True])
-async def test_the_environments_proxy_is_used_unless_bypassed(
-    server: KubeServer, monkeypatch: pytest.MonkeyPatch, bypass: bool
+async def test_the_environments_proxy_is_used_for_remote_hosts(
+    server: KubeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("http_proxy", server.url)
-    if bypass:
-        monkeypatch.setenv("no_proxy", "127.0.0.1")
-    target = f"127.0.0.1:{free_port()}"  # nothing listens there: only the proxy can answer
+    target = "kube.invalid:6443"  # never resolved: only the proxy (on loopback) is contacted
     api = open_api_client(Configuration(host=f"http://{target}"))
     server.reply(200, rayjob())
     async with KubeClient(api, owns_api_client=True, retry=RetryPolicy(max_attempts=1)) as client:
-        if bypass:
-            with pytest.raises(ServerError, match="could not be reached"):
-                await client.get(RAYJOB, "a", namespace="ns")
-        else:
+        await client.get(RAYJOB, "a", namespace="ns")
+    assert [(s.path, s.headers["Host"]) for s in server.seen] == [(f"{JOB_PATH}/a", target)]
+
+
+async def test_no_proxy_bypasses_the_environments_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:3128")
+    api = open_api_client(Configuration(host="http://kube.invalid:6443"))
+    assert api.rest_client.proxy == "http://127.0.0.1:3128"
+    await api.close()
+    monkeypatch.setenv("no_proxy", "kube.invalid")
+    api = open_api_client(Configuration(host="http://kube.invalid:6443"))
+    assert not api.rest_client.proxy
+    await api.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
+async def test_loopback_is_never_proxied_even_without_no_proxy(
+    server: KubeServer, monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", server.url)
+    api = open_api_client(Configuration(host=f"http://{host}:{free_port()}"))
+    assert not api.rest_client.proxy
+    async with KubeClient(api, owns_api_client=True, retry=RetryPolicy(max_attempts=1)) as client:
+        with pytest.raises(ServerError, match="could not be reached"):
             await client.get(RAYJOB, "a", namespace="ns")
-    assert [(s.path, s.headers["Host"]) for s in server.seen] == (
-        [] if bypass else [(f"{JOB_PATH}/a", target)]
-    )
+    assert server.seen == []  # the proxy never saw it
 
 
 async def test_close_ends_the_session_only_when_owned(server: KubeServer) -> None:
