@@ -3,18 +3,24 @@
 It applies the manifests given (default: ``examples/manifests/``) to a
 :class:`~rayop.fakes.env.FakeEnv` — fake cluster, kubelet simulator, one fake Ray per RayCluster,
 the manager with rayop's controllers — and prints each object's status as it changes, then a
-table, until everything has settled or ``--timeout`` virtual seconds have passed. Virtual time
+table, until everything has settled or ``--timeout`` seconds have passed. Time is virtual and
 runs as fast as the operator lets it, so an hour of operator time takes seconds.
 
-Exit status 0 only if every RayJob ``Succeeded`` and every RayService is ``RUNNING``.
-``--keep-running`` then keeps serving (metrics and probes, virtual time paced to the wall clock)
-until SIGTERM.
+Exit status 0 only if every manifest was accepted, every RayJob ``Succeeded`` and every
+RayService is ``RUNNING``. An invalid object is reported with the field at fault and the others
+carry on. ``--keep-running`` then keeps serving (metrics and probes, virtual time paced to the
+wall clock) until SIGTERM or SIGINT, which end the run cleanly at any point.
+
+``--real-ray`` makes head pods real: each RayCluster's head becomes a local ``ray start --head``
+on 127.0.0.1 (:mod:`rayop.fakes.realray`), so entrypoints really run and Serve applications
+really answer; time then follows the wall clock.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Iterator
@@ -22,7 +28,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .client import RAYCLUSTER, RAYJOB, RAYSERVICE, Kind, Obj
-from .clock import RealClock
+from .clock import RealClock, VirtualClock
 from .endpoints import Endpoints
 from .errors import ApiError
 from .logs import configure_logging
@@ -30,6 +36,7 @@ from .logs import configure_logging
 __all__ = ["configure_dev", "dev_command", "summarize"]
 
 _KINDS: dict[str, Kind] = {"RayJob": RAYJOB, "RayService": RAYSERVICE, "RayCluster": RAYCLUSTER}
+_Key = tuple[str, str, str]  # kind, namespace, name
 
 
 def configure_dev(parser: argparse.ArgumentParser) -> None:
@@ -38,18 +45,34 @@ def configure_dev(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("paths", nargs="*", type=Path, default=[Path("examples/manifests")],
                         metavar="FILE", help="manifests to apply (default: examples/manifests)")
-    parser.add_argument("--timeout", type=float, default=3600.0,
-                        help="give up after this many virtual seconds (default 3600)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="give up after this many seconds of operator time (default 3600; "
+                             "600 with --real-ray, where they are wall-clock seconds)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fake cluster and Ray")
     parser.add_argument("--keep-running", action="store_true",
-                        help="after settling, keep serving until SIGTERM")
+                        help="after settling, keep serving until SIGTERM or SIGINT")
+    parser.add_argument("--real-ray", action="store_true",
+                        help="run a real local Ray head (ray start --head, 127.0.0.1) for each "
+                             "RayCluster; needs ray[default,serve]")
     add_common_flags(parser)
-    parser.set_defaults(metrics_bind_address="0", health_probe_bind_address="0",
-                        log_level="warning")
+    # dev's own defaults: endpoints off (a laptop may run several), quieter logs
+    parser.set_defaults(_rayop_defaults={"metrics_bind_address": "0",
+                                         "health_probe_bind_address": "0",
+                                         "log_level": "warning"})
 
 
 def dev_command(args: argparse.Namespace) -> int:
     """Run ``rayop dev``."""
+    from .cli_run import resolve_or_exit
+
+    args = resolve_or_exit(args)
+    if args.real_ray:
+        from .fakes.realray import ray_missing
+
+        missing = ray_missing()
+        if missing is not None:
+            print(f"rayop dev: {missing}", file=sys.stderr)
+            return 2
     configure_logging(fmt=args.log_format, level=args.log_level)
     return asyncio.run(_dev(args, out=sys.stdout))
 
@@ -80,7 +103,12 @@ def summarize(kind: str, obj: Obj) -> str:
             f"{st.get('desiredWorkerReplicas', 0)}")
 
 
-def _settled(env: Any, names: list[tuple[str, str, str]]) -> bool:
+def _label(key: _Key) -> str:
+    kind, ns, name = key
+    return f"{kind}/{name}" if ns == "default" else f"{kind}/{ns}/{name}"
+
+
+def _settled(env: Any, names: list[_Key]) -> bool:
     for kind, ns, name in names:
         st = env.status(_KINDS[kind], name, ns)
         if kind == "RayJob" and st.get("jobDeploymentStatus") not in (
@@ -100,84 +128,151 @@ def _succeeded(env: Any, kind: str, ns: str, name: str) -> bool:
     return True
 
 
-async def _apply_all(env: Any, paths: list[Path], out: TextIO) -> tuple[list[Any], int]:
-    names: list[tuple[str, str, str]] = []
+async def _apply_all(env: Any, paths: list[Path], out: TextIO) -> tuple[list[_Key], int]:
+    names: list[_Key] = []
     rejected = 0
-    for file, doc in _manifests(paths):
+    try:
+        found = list(_manifests(paths))
+    except ValueError as err:
+        print(f"cannot read manifests: {err}", file=out)
+        return names, 1
+    for file, doc in found:
         meta = doc.get("metadata") or {}
-        ns = meta.get("namespace") or "default"
-        label = f"{doc['kind']}/{meta.get('name')}"
+        key = (str(doc["kind"]), str(meta.get("namespace") or "default"), str(meta.get("name")))
         try:
             await env.apply(doc, kind=_KINDS[doc["kind"]])
         except ApiError as err:
             rejected += 1
-            print(f"rejected {label} from {file}: {err.message}", file=out)
+            print(f"rejected {_label(key)} from {file}: {err.message}", file=out, flush=True)
             continue
-        names.append((doc["kind"], ns, str(meta.get("name"))))
-        print(f"applied  {label} from {file}", file=out)
+        names.append(key)
+        print(f"applied  {_label(key)} from {file}", file=out, flush=True)
     return names, rejected
 
 
-async def _dev(args: argparse.Namespace, *, out: TextIO) -> int:
+class _Progress:
+    """Prints an object's status line whenever it changes."""
+
+    def __init__(self, env: Any, names: list[_Key], out: TextIO) -> None:
+        self.env, self.names, self.out = env, names, out
+        self.last: dict[_Key, str] = {}
+
+    def __call__(self) -> None:
+        for key in self.names:
+            obj = self.env.get(_KINDS[key[0]], key[2], key[1])
+            line = summarize(key[0], obj) if obj else "deleted"
+            if self.last.get(key) != line:
+                self.last[key] = line
+                t = self.env.clock.monotonic()
+                print(f"[{t:7.1f}s] {_label(key)}: {line}", file=self.out, flush=True)
+
+
+def _make_env(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The FakeEnv for ``args``, and the real Ray heads when ``--real-ray`` (else None)."""
     from .fakes.env import FakeEnv
     from .operator import OperatorOptions
 
-    controllers = [c.strip() for c in args.controllers.split(",") if c.strip()]
-    env = FakeEnv(seed=args.seed, controllers=controllers, operator=OperatorOptions(
-        seed=args.seed, max_concurrent_reconciles=args.max_concurrent_reconciles))
-    async with env:
-        endpoints = Endpoints(env.manager.registry, ready=lambda: (env.manager.synced, "sync"),
-                              metrics_address=args.metrics_bind_address,
-                              probe_address=args.health_probe_bind_address)
-        await endpoints.start()
-        for role, (host, port) in endpoints.bound.items():
-            print(f"serving {role} on http://{host}:{port}", file=out, flush=True)
-        names, rejected = await _apply_all(env, args.paths, out)
-        last: dict[tuple[str, str, str], str] = {}
+    workers = args.max_concurrent_reconciles
+    options = OperatorOptions(seed=args.seed, max_concurrent_reconciles=workers)
+    if not args.real_ray:
+        return FakeEnv(seed=args.seed, controllers=args.controllers, operator=options), None
+    from .fakes.realray import RealRayHeads
 
-        def report() -> None:
-            for key in names:
-                obj = env.get(_KINDS[key[0]], key[2], key[1])
-                line = summarize(key[0], obj) if obj else "deleted"
-                if last.get(key) != line:
-                    last[key] = line
-                    t = env.clock.monotonic()
-                    print(f"[{t:7.1f}s] {key[0]}/{key[2]}: {line}", file=out, flush=True)
+    clock = VirtualClock(auto_advance=False)  # paced to the wall clock by _pace
+    heads = RealRayHeads(clock=clock)
+    env = FakeEnv(seed=args.seed, controllers=args.controllers, clock=clock, provider=heads,
+                  operator=OperatorOptions(seed=args.seed, job_poll_interval=1.0,
+                                           max_concurrent_reconciles=workers))
+    env.kubelet.on_pod_change(heads.observe_pod)
+    return env, heads
 
-        try:
-            await env.run_until(lambda: _settled(env, names), timeout=args.timeout,
-                                on_step=report)
-        except TimeoutError:
-            print(f"not settled after {args.timeout:.0f} virtual seconds", file=out)
-        report()
-        ok = _table(env, names, out) and rejected == 0
-        if args.keep_running:
-            await _serve_until_signal(env)
-        await endpoints.stop()
+
+async def _pace(clock: VirtualClock, step: float = 0.05) -> None:
+    """Advance ``clock`` with the wall clock, forever."""
+    wall = RealClock()
+    last = wall.monotonic()
+    while True:
+        await wall.sleep(step)
+        now = wall.monotonic()
+        await clock.advance(now - last)
+        last = now
+
+
+async def _dev(args: argparse.Namespace, *, out: TextIO) -> int:
+    env, heads = _make_env(args)
+    timeout = args.timeout if args.timeout is not None else (600.0 if heads else 3600.0)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    pacer = loop.create_task(_pace(env.clock), name="rayop-dev-pacer") if heads else None
+    try:
+        async with env:
+            endpoints = Endpoints(env.manager.registry,
+                                  ready=lambda: (env.manager.synced, "informers synced"
+                                                 if env.manager.synced else "informers syncing"),
+                                  metrics_address=args.metrics_bind_address,
+                                  probe_address=args.health_probe_bind_address)
+            await endpoints.start()
+            try:
+                return await _session(env, args, timeout, stop, endpoints, out)
+            finally:
+                await endpoints.stop()
+    finally:
+        if pacer is not None:
+            pacer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pacer
+        if heads is not None:
+            print("stopping the real Ray heads", file=out, flush=True)
+            await heads.aclose()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def _session(env: Any, args: argparse.Namespace, timeout: float, stop: asyncio.Event,
+                   endpoints: Endpoints, out: TextIO) -> int:
+    for role, (host, port) in endpoints.bound.items():
+        print(f"serving {role} on http://{host}:{port}", file=out, flush=True)
+    names, rejected = await _apply_all(env, args.paths, out)
+    progress = _Progress(env, names, out)
+    try:
+        await env.run_until(lambda: stop.is_set() or _settled(env, names), timeout=timeout,
+                            on_step=progress)
+    except TimeoutError:
+        print(f"not settled after {timeout:.0f} seconds", file=out)
+    progress()
+    if stop.is_set():
+        print("interrupted: stopping", file=out, flush=True)
+    ok = _table(env, names, out) and rejected == 0
+    if args.keep_running and not stop.is_set():
+        print("running until SIGTERM or SIGINT", file=out, flush=True)
+        await _serve_until(env, stop, progress, paced=args.real_ray)
+        print("signal received: stopping", file=out, flush=True)
     return 0 if ok else 1
 
 
-def _table(env: Any, names: list[tuple[str, str, str]], out: TextIO) -> bool:
-    print(f"\n{'KIND':<11} {'NAME':<34} {'RESULT':<6} STATUS", file=out)
+def _table(env: Any, names: list[_Key], out: TextIO) -> bool:
+    print(f"\n{'KIND':<11} {'NAMESPACE':<12} {'NAME':<30} {'RESULT':<6} STATUS", file=out)
     ok = True
     for kind, ns, name in names:
         good = _succeeded(env, kind, ns, name)
         ok = ok and good
         obj = env.get(_KINDS[kind], name, ns)
-        print(f"{kind:<11} {name:<34} {'ok' if good else 'FAIL':<6} "
-              f"{summarize(kind, obj) if obj else 'deleted'}", file=out)
+        print(f"{kind:<11} {ns:<12} {name:<30} {'ok' if good else 'FAIL':<6} "
+              f"{summarize(kind, obj) if obj else 'deleted'}", file=out, flush=True)
     return ok
 
 
-async def _serve_until_signal(env: Any) -> None:
-    """Keep the operator up, virtual time paced to the wall clock, until SIGTERM or SIGINT."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    env.clock.set_auto_advance(False)
+async def _serve_until(env: Any, stop: asyncio.Event, progress: _Progress, *, paced: bool) -> None:
+    """Keep the operator up, virtual time paced to the wall clock, until ``stop`` is set."""
     wall = RealClock()
+    if not paced:
+        env.clock.set_auto_advance(False)
     while not stop.is_set():
         await wall.sleep(0.05)
-        await env.clock.advance(0.05)
-    env.clock.set_auto_advance(True)
+        if not paced:
+            await env.clock.advance(0.05)
+        progress()
+    if not paced:
+        env.clock.set_auto_advance(True)

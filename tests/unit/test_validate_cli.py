@@ -139,7 +139,7 @@ def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_commands_are_registered_in_one_table() -> None:
-    assert [c.name for c in COMMANDS] == ["run", "dev", "validate", "crds"]
+    assert [c.name for c in COMMANDS] == ["run", "dev", "validate", "crds", "manifests"]
     help_text = build_parser().format_help()
     assert all(c.name in help_text for c in COMMANDS)
 
