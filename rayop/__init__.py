@@ -3,7 +3,7 @@
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .cache import Cache, TrackingClient, WriteTracker
+from .cache import Cache, TrackingClient, WriteTracker, current_request
 from .client import (
     BUILTIN_KINDS,
     CONFIGMAP,
@@ -59,9 +59,12 @@ from .errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from .events import EventRecorder
+from .events import EventRecorder, EventType
 from .handlers import (
+    EnqueueHandler,
+    Mapper,
     Predicate,
+    always,
     and_,
     annotations_changed,
     enqueue_mapped,
@@ -73,11 +76,12 @@ from .handlers import (
     or_,
     resource_version_changed,
 )
-from .informer import FuncHandler, Informer, SharedInformers
-from .leader import LeaderElectionConfig, LeaderElector
-from .manager import LeaderElectionLost, Manager, ManagerOptions, Watch
+from .informer import FuncHandler, Informer, InformerStatistics, ResourceEventHandler
+from .leader import LeaderElectionConfig, LeaderElectionLost, LeaderElector
+from .manager import RAY_KINDS, Manager, ManagerOptions, Watch
 from .metrics import ControllerMetrics, WorkQueueMetrics
 from .operator import CONTROLLERS, OperatorOptions, add_ray_controllers
+from .patch import MalformedPatch, PatchError, PatchFailed, json_patch, merge_patch
 from .queue import QueueStatistics, ShutDown, WorkQueue
 from .ratelimit import (
     BucketRateLimiter,
@@ -104,6 +108,13 @@ from .resources import (
     validate_rayservice,
 )
 from .selectors import FieldSelector, LabelSelector, Requirement, label_selector_from_match
+from .sharedinformers import (
+    CacheSyncTimeout,
+    MultiNamespaceInformer,
+    MultiNamespaceStore,
+    ScopedInformer,
+    SharedInformers,
+)
 from .store import Store
 
 if TYPE_CHECKING:
@@ -142,6 +153,7 @@ __all__ = [
     "RAYCLUSTER",
     "RAYJOB",
     "RAYSERVICE",
+    "RAY_KINDS",
     "SECRET",
     "SERVICE",
     "AlreadyExists",
@@ -149,6 +161,7 @@ __all__ = [
     "BadRequest",
     "BucketRateLimiter",
     "Cache",
+    "CacheSyncTimeout",
     "Cause",
     "Clock",
     "ClusterClient",
@@ -160,7 +173,9 @@ __all__ = [
     "DashboardError",
     "DashboardLocator",
     "DashboardProvider",
+    "EnqueueHandler",
     "EventRecorder",
+    "EventType",
     "ExponentialFailureRateLimiter",
     "FieldSelector",
     "Forbidden",
@@ -169,6 +184,7 @@ __all__ = [
     "HttpDashboardClient",
     "HttpDashboards",
     "Informer",
+    "InformerStatistics",
     "Invalid",
     "JobAlreadySubmitted",
     "JobDetails",
@@ -181,13 +197,19 @@ __all__ = [
     "LeaderElectionLost",
     "LeaderElector",
     "ListResult",
+    "MalformedPatch",
     "Manager",
     "ManagerOptions",
+    "Mapper",
     "MaxOfRateLimiter",
     "MethodNotAllowed",
+    "MultiNamespaceInformer",
+    "MultiNamespaceStore",
     "NotFound",
     "Obj",
     "OperatorOptions",
+    "PatchError",
+    "PatchFailed",
     "PatchType",
     "Preconditions",
     "Predicate",
@@ -203,8 +225,10 @@ __all__ = [
     "Reconciler",
     "Request",
     "Requirement",
+    "ResourceEventHandler",
     "Result",
     "RetryPolicy",
+    "ScopedInformer",
     "ServeDetails",
     "ServerError",
     "SharedInformers",
@@ -223,16 +247,20 @@ __all__ = [
     "WorkQueueMetrics",
     "WriteTracker",
     "add_ray_controllers",
+    "always",
     "and_",
     "annotations_changed",
+    "current_request",
     "default_controller_rate_limiter",
     "enqueue_mapped",
     "enqueue_owner",
     "enqueue_self",
     "format_time",
     "generation_changed",
+    "json_patch",
     "label_selector_from_match",
     "labels_changed",
+    "merge_patch",
     "not_",
     "or_",
     "parse_raycluster",

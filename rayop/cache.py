@@ -35,8 +35,8 @@ from .client import (
     WatchEvent,
 )
 from .clock import Clock
+from .leader import LeaderElectionLost
 from .reconcile import Request
-from .selectors import LabelSelector
 
 __all__ = ["Cache", "CacheSource", "TrackingClient", "WriteTracker", "current_request"]
 
@@ -78,8 +78,7 @@ class _InformerLike(Protocol):
     @property
     def store(self) -> Any: ...
 
-    namespace: str | None
-    label_selector: str | None
+    def in_scope(self, obj: Obj, namespace: str | None = None) -> bool: ...
 
 
 class CacheSource(Protocol):
@@ -146,7 +145,7 @@ class WriteTracker:
         if request is None:
             return
         informer = self._source.informer_for(kind)
-        if informer is None or (obj is not None and not _in_scope(informer, obj, namespace)):
+        if informer is None or (obj is not None and not informer.in_scope(obj, namespace)):
             return
         rv = "" if obj is None else str((obj.get("metadata") or {}).get("resourceVersion") or "")
         if obj is not None and not rv:
@@ -199,19 +198,25 @@ def _absent(obj: Obj | None) -> bool:
     return obj is None
 
 
-def _in_scope(informer: _InformerLike, obj: Obj, namespace: str) -> bool:
-    if informer.namespace and informer.namespace != namespace:
-        return False
-    selector = LabelSelector.parse(informer.label_selector)
-    return selector.matches_object(obj)
-
-
 class TrackingClient:
-    """A :class:`~rayop.client.ClusterClient` that tells a :class:`WriteTracker` of every write."""
+    """A :class:`~rayop.client.ClusterClient` that tells a :class:`WriteTracker` of every write.
 
-    def __init__(self, inner: ClusterClient, tracker: WriteTracker) -> None:
+    ``may_write`` fences writes: while it returns False (the manager lost its leader lease)
+    every write raises :class:`~rayop.leader.LeaderElectionLost` before reaching the server,
+    so a reconcile still running when the lease goes cannot act as a second leader.
+    """
+
+    def __init__(
+        self, inner: ClusterClient, tracker: WriteTracker, *,
+        may_write: Callable[[], bool] | None = None,
+    ) -> None:
         self.inner = inner
         self._tracker = tracker
+        self._may_write = may_write
+
+    def _fence(self) -> None:
+        if self._may_write is not None and not self._may_write():
+            raise LeaderElectionLost("not the leader: write refused")
 
     def _track(self, kind: Kind, obj: Obj | None, namespace: str | None) -> Obj | None:
         if obj is not None:
@@ -260,11 +265,13 @@ class TrackingClient:
 
     async def create(self, kind: Kind, obj: Obj, *, namespace: str | None = None) -> Obj:
         """Create, and remember the write."""
+        self._fence()
         return _some(self._track(kind, await self.inner.create(kind, obj, namespace=namespace),
                                  namespace))
 
     async def replace(self, kind: Kind, obj: Obj, *, namespace: str | None = None) -> Obj:
         """Replace, and remember the write."""
+        self._fence()
         return _some(self._track(kind, await self.inner.replace(kind, obj, namespace=namespace),
                                  namespace))
 
@@ -273,11 +280,13 @@ class TrackingClient:
         patch_type: PatchType = PatchType.MERGE,
     ) -> Obj:
         """Patch, and remember the write."""
+        self._fence()
         out = await self.inner.patch(kind, name, patch, namespace=namespace, patch_type=patch_type)
         return _some(self._track(kind, out, namespace))
 
     async def replace_status(self, kind: Kind, obj: Obj, *, namespace: str | None = None) -> Obj:
         """Replace status, and remember the write."""
+        self._fence()
         out = await self.inner.replace_status(kind, obj, namespace=namespace)
         return _some(self._track(kind, out, namespace))
 
@@ -286,6 +295,7 @@ class TrackingClient:
         patch_type: PatchType = PatchType.MERGE,
     ) -> Obj:
         """Patch status, and remember the write."""
+        self._fence()
         out = await self.inner.patch_status(
             kind, name, patch, namespace=namespace, patch_type=patch_type
         )
@@ -297,6 +307,7 @@ class TrackingClient:
         preconditions: Preconditions | None = None,
     ) -> Obj | None:
         """Delete; a delete held by finalizers is remembered like any write."""
+        self._fence()
         out = await self.inner.delete(
             kind, name, namespace=namespace, propagation_policy=propagation_policy,
             preconditions=preconditions,

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import random
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal, NamedTuple, Protocol
@@ -41,6 +40,7 @@ import structlog
 from .client import ClusterClient, Kind, Obj, WatchEvent
 from .clock import Clock, RealClock, timeout
 from .errors import ApiError, Gone
+from .selectors import FieldSelector, LabelSelector
 from .store import Store
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
     "Informer",
     "InformerStatistics",
     "ResourceEventHandler",
-    "SharedInformers",
 ]
 
 _log = structlog.get_logger("rayop.informer")
@@ -220,6 +219,8 @@ class Informer:
         self._retry_after: float | None = None
         self._n = _Counters()
         self._log = _log.bind(informer=self.name)
+        self._label_match = LabelSelector.parse(label_selector)
+        self._field_match = FieldSelector.parse(field_selector)
 
     # -- handlers ------------------------------------------------------------------------------
 
@@ -253,6 +254,17 @@ class Informer:
             self._call(handler.on_delete, obj)
 
     # -- state ---------------------------------------------------------------------------------
+
+    def in_scope(self, obj: Obj, namespace: str | None = None) -> bool:
+        """True when ``obj`` falls in this informer's namespace, label and field scope.
+
+        ``namespace`` stands in for an object that does not name its own.
+        """
+        if self.namespace and self.kind.namespaced:
+            ns = (obj.get("metadata") or {}).get("namespace") or namespace or ""
+            if ns != self.namespace:
+                return False
+        return self._label_match.matches_object(obj) and self._field_match.matches(obj)
 
     @property
     def has_synced(self) -> bool:
@@ -488,103 +500,3 @@ def _default_name(
     parts = [kind.group_kind, namespace or "*"]
     parts += [s for s in (label_selector, field_selector) if s]
     return "/".join(parts)
-
-
-class _Unset(enum.Enum):
-    UNSET = 0
-
-
-_UNSET = _Unset.UNSET
-
-
-class SharedInformers:
-    """One informer per (kind, scope), shared by every controller of a manager.
-
-    Informers asked for after :meth:`start_all` start at once. ``options`` are passed to every
-    :class:`Informer` made (``watch_timeout``, ``inactivity_timeout``, ...); each gets its own
-    random generator drawn from ``seed``, so a seeded run replays.
-    """
-
-    def __init__(
-        self,
-        client: ClusterClient,
-        *,
-        clock: Clock | None = None,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        seed: int | None = None,
-        **options: Any,
-    ) -> None:
-        self.client = client
-        self.clock: Clock = clock or RealClock()
-        self.namespace = namespace
-        self.label_selector = label_selector
-        self._rng = random.Random(seed)
-        self._options = options
-        self._informers: dict[tuple[Kind, str | None, str | None, str | None], Informer] = {}
-        self._started = False
-
-    def get_or_create(
-        self,
-        kind: Kind,
-        *,
-        namespace: str | _Unset | None = _UNSET,
-        label_selector: str | _Unset | None = _UNSET,
-        field_selector: str | None = None,
-    ) -> Informer:
-        """Return the informer for ``kind`` in this scope (the registry's by default)."""
-        ns = self.namespace if namespace is _UNSET else namespace
-        labels = self.label_selector if label_selector is _UNSET else label_selector
-        if not kind.namespaced:
-            ns = None
-        key = (kind, ns, labels, field_selector)
-        informer = self._informers.get(key)
-        if informer is None:
-            informer = Informer(
-                self.client, kind, clock=self.clock, namespace=ns, label_selector=labels,
-                field_selector=field_selector, rng=random.Random(self._rng.getrandbits(64)),
-                **self._options,
-            )
-            self._informers[key] = informer
-            if self._started:
-                informer.start()
-        return informer
-
-    def informer_for(self, kind: Kind) -> Informer | None:
-        """Return the informer of ``kind`` in the default scope, else any of ``kind``, or None."""
-        ns = self.namespace if kind.namespaced else None
-        found = self._informers.get((kind, ns, self.label_selector, None))
-        if found is not None:
-            return found
-        return next((i for (k, *_), i in self._informers.items() if k == kind), None)
-
-    @property
-    def informers(self) -> list[Informer]:
-        """Every informer made so far, in creation order."""
-        return list(self._informers.values())
-
-    @property
-    def has_synced(self) -> bool:
-        """True when every informer has synced."""
-        return all(i.has_synced for i in self._informers.values())
-
-    def start_all(self) -> None:
-        """Start every informer (and any made later)."""
-        self._started = True
-        for informer in self._informers.values():
-            informer.start()
-
-    async def wait_for_sync(self, *, timeout: float | None = None) -> None:
-        """Wait until every informer has synced; ``TimeoutError`` after ``timeout`` (Clock s)."""
-        waits = [i.wait_synced() for i in self._informers.values()]
-        async with _clock_timeout(self.clock, timeout):
-            await asyncio.gather(*waits)
-
-    async def stop_all(self) -> None:
-        """Stop every informer."""
-        self._started = False
-        for informer in self._informers.values():
-            await informer.stop()
-
-
-_clock_timeout = timeout

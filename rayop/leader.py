@@ -24,11 +24,15 @@ import structlog
 
 from .client import LEASE, ClusterClient, Obj
 from .clock import Clock, RealClock, timeout
-from .errors import AlreadyExists, ApiError, Conflict, NotFound
+from .errors import AlreadyExists, ApiError, Conflict, NotFound, RayopError
 
-__all__ = ["LeaderElectionConfig", "LeaderElector"]
+__all__ = ["LeaderElectionConfig", "LeaderElectionLost", "LeaderElector"]
 
 _log = structlog.get_logger("rayop.leader")
+
+
+class LeaderElectionLost(RayopError):
+    """The leader lease is lost (or was never held): stop writing; exit and start over."""
 
 
 def _format_micro(clock: Clock) -> str:

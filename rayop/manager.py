@@ -16,32 +16,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 from prometheus_client import CollectorRegistry
 
 from .cache import Cache, TrackingClient, WriteTracker
-from .client import ClusterClient, Kind
+from .client import RAYCLUSTER, RAYJOB, RAYSERVICE, ClusterClient, Kind
 from .clock import Clock, RealClock
 from .controller import Controller
-from .errors import RayopError
 from .events import EventRecorder
 from .handlers import Mapper, Predicate, enqueue_owner, enqueue_self
-from .informer import Informer, SharedInformers
-from .leader import LeaderElectionConfig, LeaderElector
+from .leader import LeaderElectionConfig, LeaderElectionLost, LeaderElector
 from .metrics import ControllerMetrics, WorkQueueMetrics
 from .queue import WorkQueue
 from .reconcile import Reconciler, Request
+from .sharedinformers import CacheSyncTimeout, ScopedInformer, SharedInformers
 
-__all__ = ["LeaderElectionLost", "Manager", "ManagerOptions", "Watch"]
+__all__ = ["RAY_KINDS", "CacheSyncTimeout", "LeaderElectionLost", "Manager", "ManagerOptions",
+           "Watch"]
 
 _log = structlog.get_logger("rayop.manager")
 
 
-class LeaderElectionLost(RayopError):
-    """The manager lost its leader lease; the process should exit and start over."""
+RAY_KINDS: frozenset[Kind] = frozenset({RAYCLUSTER, RAYJOB, RAYSERVICE})
+"""The kinds ``ManagerOptions.label_selector`` restricts by default."""
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,18 @@ class Watch:
 
 @dataclass
 class ManagerOptions:
-    """How the manager runs; the defaults are controller-runtime's."""
+    """How the manager runs; the defaults are controller-runtime's.
+
+    ``namespaces``: watch only these (one informer per namespace and kind; empty: the whole
+    cluster). ``label_selector`` restricts the informers of ``selector_kinds`` only — by default
+    the three ``ray.io`` kinds, whose objects carry the user's labels, never the Pods and
+    Services rayop creates (``None``: every kind). ``sync_timeout``: how long the informers may
+    take to list before :meth:`Manager.run` gives up with :class:`CacheSyncTimeout`.
+    """
 
     namespaces: Sequence[str] = ()
     label_selector: str | None = None
+    selector_kinds: Collection[Kind] | None = RAY_KINDS
     leader_election: LeaderElectionConfig | None = None
     graceful_shutdown_timeout: float = 30.0
     sync_timeout: float | None = 120.0
@@ -82,12 +90,13 @@ class Manager:
         self.informers = SharedInformers(
             client,
             clock=self.clock,
-            namespace=_single(self.options.namespaces),
+            namespaces=self.options.namespaces,
             label_selector=self.options.label_selector,
+            selector_kinds=self.options.selector_kinds,
         )
         self.cache = Cache(self.informers)
         self.tracker = WriteTracker(self.informers, clock=self.clock)
-        self.client = TrackingClient(client, self.tracker)
+        self.client = TrackingClient(client, self.tracker, may_write=lambda: self.is_leader)
         self.events = EventRecorder(client, component=self.options.component, clock=self.clock)
         self.registry = self.options.registry
         self.controller_metrics = ControllerMetrics(self.registry)
@@ -100,7 +109,7 @@ class Manager:
 
     # -- wiring --------------------------------------------------------------------------------
 
-    def informer(self, kind: Kind) -> Informer:
+    def informer(self, kind: Kind) -> ScopedInformer:
         """Return the shared informer for ``kind`` (created on first use)."""
         return self.informers.get_or_create(kind)
 
@@ -157,7 +166,12 @@ class Manager:
         """Run until :meth:`stop` is called (returns) or the lease is lost (raises)."""
         self.informers.start_all()
         try:
-            await self.informers.wait_for_sync(timeout=self.options.sync_timeout)
+            try:
+                await self.informers.wait_for_sync(timeout=self.options.sync_timeout)
+            except CacheSyncTimeout as err:
+                _log.error("informers did not sync; giving up", unsynced=err.unsynced,
+                           seconds=err.seconds)
+                raise
             lost = await self._lead()
             if lost is None:
                 return
@@ -217,9 +231,3 @@ class Manager:
                 await self._leader_task
         await self.events.aclose()
         _log.info("manager stopped")
-
-
-def _single(namespaces: Sequence[str]) -> str | None:
-    """The informer scope: one namespace, or all (several namespaces are filtered by mapper)."""
-    return namespaces[0] if len(namespaces) == 1 else None
-

@@ -12,17 +12,24 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .client import POD, RAYCLUSTER, RAYJOB, RAYSERVICE, SERVICE
+from .client import POD, RAYCLUSTER, RAYJOB, RAYSERVICE, SERVICE, Kind
 from .controller import Controller
 from .dashboard import DashboardProvider
 from .manager import Manager
 from .reconcilers.raycluster import RayClusterReconciler
 from .reconcilers.rayjob import RayJobReconciler
 
-__all__ = ["CONTROLLERS", "OperatorOptions", "add_ray_controllers"]
+__all__ = ["CONTROLLERS", "READS", "OperatorOptions", "add_ray_controllers"]
 
 CONTROLLERS: tuple[str, ...] = ("raycluster", "rayjob", "rayservice")
 """The controllers rayop has, by name."""
+
+READS: dict[str, tuple[Kind, ...]] = {
+    "raycluster": (RAYCLUSTER, POD, SERVICE),
+    "rayjob": (RAYJOB, RAYCLUSTER),
+    "rayservice": (RAYSERVICE, RAYCLUSTER, SERVICE, POD),
+}
+"""The kinds each controller's reconciler reads from the cache; each gets a started informer."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,9 @@ def add_ray_controllers(
         ))
     if "rayservice" in wanted:
         added.append(_add_rayservice(manager, dashboards, opts, rng))
+    for name in wanted:
+        for kind in READS[name]:
+            manager.informer(kind)  # read but not watched (RayService reads Pods): still cached
     return added
 
 
@@ -80,10 +90,12 @@ def _add_rayservice(
     manager: Manager, dashboards: DashboardProvider, opts: OperatorOptions, rng: random.Random
 ) -> Controller:
     from .reconcilers.rayservice import RayServiceReconciler
+    from .reconcilers.rayservice_metrics import RayServiceMetrics
 
     service = RayServiceReconciler(
         manager.client, manager.cache, manager.events, dashboards, clock=manager.clock,
         rng=random.Random(rng.getrandbits(64)), poll_interval=opts.service_poll_interval,
+        metrics=RayServiceMetrics(manager.registry),
     )
     return manager.add_controller(
         "rayservice", service, for_kind=RAYSERVICE, owns=(RAYCLUSTER, SERVICE),

@@ -26,8 +26,9 @@ from rayop.errors import Gone, ServerError, TooManyRequests
 from rayop.fakes.cluster import FakeCluster
 from rayop.fakes.faults import FaultPlan
 from rayop.handlers import EnqueueHandler, enqueue_self
-from rayop.informer import FuncHandler, Informer, SharedInformers
+from rayop.informer import FuncHandler, Informer
 from rayop.reconcile import Request
+from rayop.sharedinformers import SharedInformers
 
 
 class Recorder:
