@@ -16,7 +16,9 @@ unscripted applications run after 3)::
 
 Faults: ``fake.inject("get_job", status=500, times=2)``, ``fake.inject(unreachable=True)``,
 ``fake.inject("submit_job", latency=30)`` (past ``timeout``: no answer), ``skip=`` to hit the nth
-call, ``rate=`` for a seeded chance per call. ``fake.set_alive(False)`` kills the head: every call
+call, ``rate=`` for a seeded chance per call, ``after=True`` for a call that Ray carries out but
+whose answer is lost or late (``fake.inject("submit_job", status=500, after=True)``: the job is
+submitted, the caller sees a 500). ``fake.set_alive(False)`` kills the head: every call
 is unreachable and, as in Ray without GCS fault tolerance, every job and application is gone.
 
 What the fake does not do: run entrypoints or import Serve code (outcomes and logs are scripted),
@@ -53,12 +55,19 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class FakeCall:
-    """One call made to a fake dashboard: the method, its arguments, and the error, if any."""
+    """One call made to a fake dashboard: the method, its arguments, and the error, if any.
+
+    ``applied`` says whether Ray carried the call out: False when it failed before taking effect
+    (or its caller went away first), True when it took effect — even if its answer was then lost
+    (an ``after`` fault), so ``[c for c in fake.calls_to("submit_job") if c.applied]`` are the
+    submissions Ray accepted.
+    """
 
     method: str
     args: tuple[Any, ...]
     error: DashboardError | None
     at: float
+    applied: bool = True
 
 
 @dataclass(eq=False, kw_only=True)
@@ -72,6 +81,7 @@ class Fault:
     skip: int = 0
     times: int | None = 1
     rate: float = 1.0
+    after: bool = False
     seen: int = 0
     hits: int = 0
 
@@ -157,16 +167,19 @@ class FakeDashboard:
         skip: int = 0,
         times: int | None = 1,
         rate: float = 1.0,
+        after: bool = False,
     ) -> Fault:
         """Make calls to ``method`` (None: any) fail with ``status``, go unanswered, or be slow.
 
         The fault lets ``skip`` matching calls through, then hits ``times`` of them (None: all),
         each with chance ``rate`` drawn from the fake's seeded generator. ``latency`` virtual
         seconds pass before the answer; at or past ``timeout`` the call ends with no answer.
+        With ``after`` the call takes effect first and the fault spoils only its answer (a lost
+        response: the caller cannot tell whether it happened).
         """
         fault = Fault(
             method=method, status=status, unreachable=unreachable, latency=latency,
-            skip=skip, times=times, rate=rate,
+            skip=skip, times=times, rate=rate, after=after,
         )
         self._faults.append(fault)
         return fault
@@ -388,21 +401,26 @@ class FakeDashboard:
     # -- the gate every call goes through -------------------------------------------------------
 
     async def _serve(self, method: str, args: tuple[Any, ...], action: Callable[[], _T]) -> _T:
+        applied = False
+        error: DashboardError | None = None
         try:
-            await self._gate(method)
+            if not self._alive:
+                raise DashboardError(f"{method}: connection refused (the Ray head is down)")
+            fault = next((f for f in self._faults if f.fires(method, self._rng)), None)
+            if fault is not None and not fault.after:
+                await self._misbehave(method, fault)
             result = action()
+            applied = True
+            if fault is not None and fault.after:
+                await self._misbehave(method, fault)  # Ray did it; only the answer goes wrong
+            return result
         except DashboardError as err:
-            self.calls.append(FakeCall(method, args, err, self.clock.monotonic()))
+            error = err
             raise
-        self.calls.append(FakeCall(method, args, None, self.clock.monotonic()))
-        return result
+        finally:  # recorded even when the caller is cancelled mid-call (a crashed operator)
+            self.calls.append(FakeCall(method, args, error, self.clock.monotonic(), applied))
 
-    async def _gate(self, method: str) -> None:
-        if not self._alive:
-            raise DashboardError(f"{method}: connection refused (the Ray head is down)")
-        fault = next((f for f in self._faults if f.fires(method, self._rng)), None)
-        if fault is None:
-            return
+    async def _misbehave(self, method: str, fault: Fault) -> None:
         if fault.latency > 0:
             await self.clock.sleep(min(fault.latency, self.timeout))
             if fault.latency >= self.timeout:

@@ -11,26 +11,31 @@ controllers::
         await env.run_until(lambda: env.status(RAYJOB, "demo").get("status") == "Succeeded",
                             timeout=600)
 
-Virtual seconds pass only while every task waits, so ten minutes of operator time take
-milliseconds, and the same seed replays the same run.
+``FakeEnv(faults=FaultPlan(seed=...))`` injects API faults; ``restart_manager()`` plays an
+operator crash (or a clean restart); ``dashboard_calls("submit_job")`` lists what every fake Ray
+head was asked. Virtual seconds pass only while every task waits, so ten minutes of operator time
+take milliseconds, and the same seed replays the same run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
 from ..client import RAYCLUSTER, RAYJOB, RAYSERVICE, Kind, Obj
 from ..clock import VirtualClock
+from ..dashboard import DashboardProvider
 from ..errors import NotFound
 from ..manager import Manager, ManagerOptions
 from ..operator import CONTROLLERS, OperatorOptions, add_ray_controllers
 from ..resources.schema import schema_validator
 from .cluster import FakeCluster
-from .dashboard import FakeDashboard, FakeDashboards
+from .dashboard import FakeCall, FakeDashboard, FakeDashboards
+from .faults import FaultPlan
 from .kubelet import KubeletSimulator
 
 __all__ = ["FakeEnv"]
@@ -50,35 +55,43 @@ class FakeEnv:
         kubelet: dict[str, Any] | None = None,
         cluster: FakeCluster | None = None,
         clock: VirtualClock | None = None,
+        faults: FaultPlan | None = None,
+        provider: DashboardProvider | None = None,
     ) -> None:
         self.seed = seed
         self.clock = clock or VirtualClock(auto_advance=True)
-        self.cluster = cluster or FakeCluster(clock=self.clock, seed=seed)
+        self.cluster = cluster or FakeCluster(clock=self.clock, seed=seed, faults=faults)
         for kind in (RAYCLUSTER, RAYJOB, RAYSERVICE):
             self.cluster.register_kind(kind, validator=schema_validator(kind))
-        self._dashboard_setup: list[Callable[[FakeDashboard], None]] = []
+        self._dashboard_setup: list[Callable[[FakeDashboard], object]] = []
         self.dashboards = FakeDashboards(clock=self.clock, seed=seed, alive=False,
                                          configure=self._setup_dashboard)
         self.kubelet = KubeletSimulator(self.cluster, clock=self.clock, **(kubelet or {}))
         self.kubelet.on_pod_change(self.dashboards.observe_pod)
+        # What the controllers talk to: the fakes, unless given (``rayop dev --real-ray``).
+        self.provider: DashboardProvider = provider if provider is not None else self.dashboards
         self._controllers = tuple(controllers)
         self._operator = operator or OperatorOptions(seed=seed)
+        self.restarts = 0
         self.manager = self._new_manager()
         self._task: asyncio.Task[None] | None = None
-        self.restarts = 0
 
     def _new_manager(self) -> Manager:
         manager = Manager(self.cluster, clock=self.clock,
                           options=ManagerOptions(graceful_shutdown_timeout=30.0))
-        add_ray_controllers(manager, self.dashboards, controllers=self._controllers,
-                            options=self._operator)
+        options = self._operator
+        if options.seed is not None and self.restarts:
+            # A restarted process draws different random names than the one before it.
+            options = dataclasses.replace(options, seed=options.seed + 7919 * self.restarts)
+        add_ray_controllers(manager, self.provider, controllers=self._controllers,
+                            options=options)
         return manager
 
     def _setup_dashboard(self, fake: FakeDashboard) -> None:
         for setup in self._dashboard_setup:
             setup(fake)
 
-    def on_every_dashboard(self, setup: Callable[[FakeDashboard], None]) -> None:
+    def on_every_dashboard(self, setup: Callable[[FakeDashboard], object]) -> None:
         """Run ``setup`` on every fake Ray head, those that exist and those made later.
 
         For example ``env.on_every_dashboard(lambda d: d.script_job(entrypoint="fail", ...))``.
@@ -160,6 +173,11 @@ class FakeEnv:
             if meta["name"] == name and meta.get("namespace", "") == namespace:
                 return obj
         return None
+
+    def dashboard_calls(self, method: str) -> list[FakeCall]:
+        """Every call to ``method`` on every fake Ray head, in the order each head saw them."""
+        return [call for fake in self.dashboards.clusters().values()
+                for call in fake.calls_to(method)]
 
     def status(self, kind: Kind, name: str, namespace: str = "default") -> Obj:
         """The object's status now ({} when it has none or does not exist)."""

@@ -66,8 +66,8 @@ class Step:
     requeue_after: float | None = None
     conditions: list[tuple[str, bool, str, str]] = field(default_factory=list)
 
-    def to(self, deployment: str, **fields: object) -> Step:
-        """Move to ``deployment`` status, setting ``fields`` too."""
+    def to(self, deployment: str | None, **fields: object) -> Step:
+        """Move to ``deployment`` status (None: back to New), setting ``fields`` too."""
         self.status["jobDeploymentStatus"] = deployment
         self.status.update(fields)
         return self
@@ -189,7 +189,7 @@ class RayJobReconciler:
     async def _initializing(self, ctx: _Ctx) -> Step:
         if ctx.spec.suspend:
             return Step().to("Suspending")
-        if (late := self._pre_running_deadline(ctx)) is not None:
+        if (late := self._deadline(ctx, pre_running=True)) is not None:
             return late
         cluster = await self._cluster(ctx)
         if cluster is None:
@@ -210,19 +210,19 @@ class RayJobReconciler:
     async def _waiting(self, ctx: _Ctx) -> Step:
         if ctx.spec.suspend:
             return Step().to("Suspending")
+        if (late := self._deadline(ctx, pre_running=True)) is not None:
+            return late
         if not ctx.spec.job_id:
-            return Step()
+            return Step(requeue_after=self._deadline_wait(ctx, pre_running=True))
         return Step().to("Running", jobId=ctx.spec.job_id, jobStatus="PENDING",
                          message=f"tracking job {ctx.spec.job_id}")
 
     async def _running(self, ctx: _Ctx) -> Step:
         if ctx.spec.suspend:
             return Step().to("Suspending")
-        deadline = ctx.spec.active_deadline_seconds
-        if deadline is not None and ctx.seconds_since(ctx.status.get("startTime")) >= deadline:
+        if (late := self._deadline(ctx, pre_running=False)) is not None:
             await self._stop_job(ctx)
-            return self._fail(ctx, "DeadlineExceeded",
-                              f"the job ran past activeDeadlineSeconds ({deadline} s)")
+            return late
         try:
             details = await self.dashboards.for_cluster(ctx.namespace, ctx.cluster_name).get_job(
                 str(ctx.status.get("jobId")))
@@ -236,8 +236,8 @@ class RayJobReconciler:
 
     async def _retrying(self, ctx: _Ctx) -> Step:
         await self._delete_cluster(ctx, reason="retrying on a fresh cluster")
-        return Step().to("", jobId=None, rayClusterName=None, dashboardURL=None, jobStatus=None,
-                         endTime=None, message="retrying on a fresh cluster")
+        return Step().to(None, jobId=None, rayClusterName=None, dashboardURL=None,
+                         jobStatus=None, endTime=None, message="retrying on a fresh cluster")
 
     async def _suspending(self, ctx: _Ctx) -> Step:
         await self._stop_job(ctx)
@@ -250,7 +250,7 @@ class RayJobReconciler:
         if ctx.spec.suspend:
             return Step()
         self.events.normal(ctx.job, "Resumed", "RayJob resumed")
-        return Step().to("", jobId=None, rayClusterName=None, dashboardURL=None,
+        return Step().to(None, jobId=None, rayClusterName=None, dashboardURL=None,
                          jobStatus=None, startTime=None, endTime=None, message="resumed")
 
     async def _finished(self, ctx: _Ctx) -> Step:
@@ -330,12 +330,30 @@ class RayJobReconciler:
         step.requeue_after = min(self.poll_interval, 5.0)
         return step
 
-    def _pre_running_deadline(self, ctx: _Ctx) -> Step | None:
-        deadline = ctx.spec.pre_running_deadline_seconds
-        if deadline is None or ctx.seconds_since(ctx.status.get("startTime")) < deadline:
-            return None
-        return self._fail(ctx, "PreRunningDeadlineExceeded",
-                          f"the job did not start within preRunningDeadlineSeconds ({deadline} s)")
+    def _deadline(self, ctx: _Ctx, *, pre_running: bool) -> Step | None:
+        """Fail the job if a deadline has passed since ``startTime``.
+
+        ``activeDeadlineSeconds`` always; ``preRunningDeadlineSeconds`` before the job runs.
+        """
+        elapsed = ctx.seconds_since(ctx.status.get("startTime"))
+        active = ctx.spec.active_deadline_seconds
+        if active is not None and elapsed >= active:
+            return self._fail(ctx, "DeadlineExceeded",
+                              f"the job ran past activeDeadlineSeconds ({active} s)")
+        pre = ctx.spec.pre_running_deadline_seconds
+        if pre_running and pre is not None and elapsed >= pre:
+            return self._fail(ctx, "PreRunningDeadlineExceeded",
+                              f"the job did not start within preRunningDeadlineSeconds ({pre} s)")
+        return None
+
+    def _deadline_wait(self, ctx: _Ctx, *, pre_running: bool) -> float | None:
+        """Seconds until the next deadline that applies (None: no deadline)."""
+        elapsed = ctx.seconds_since(ctx.status.get("startTime"))
+        limits = [ctx.spec.active_deadline_seconds]
+        if pre_running:
+            limits.append(ctx.spec.pre_running_deadline_seconds)
+        waits = [max(0.0, limit - elapsed) for limit in limits if limit is not None]
+        return min(waits) if waits else None
 
     # -- the cluster ---------------------------------------------------------------------------
 
