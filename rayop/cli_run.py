@@ -188,7 +188,7 @@ def add_flags(parser: argparse.ArgumentParser, flags: Sequence[Flag]) -> None:
                                 metavar="true|false", help=help_text)
         else:
             parser.add_argument(flag.name, default=None, help=help_text)
-    known = list(getattr(parser, "_rayop_flags", ()))
+    known = list(parser.get_default("_rayop_flags") or ())
     parser.set_defaults(_rayop_flags=(*known, *flags))
 
 

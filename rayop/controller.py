@@ -64,7 +64,10 @@ class Controller:
         self.name = name
         self.reconciler = reconciler
         self._clock = clock or RealClock()
-        self.queue: WorkQueue[Request] = queue or WorkQueue(clock=self._clock, name=name)
+        # not `queue or ...`: an empty WorkQueue is falsy (it has __len__)
+        self.queue: WorkQueue[Request] = (
+            queue if queue is not None else WorkQueue(clock=self._clock, name=name)
+        )
         self.max_concurrent_reconciles = max_concurrent_reconciles
         self.reconcile_timeout = reconcile_timeout
         self._tracker = tracker

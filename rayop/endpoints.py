@@ -2,7 +2,8 @@
 
 kubebuilder serves metrics and probes on two addresses (``--metrics-bind-address``,
 ``--health-probe-bind-address``); :class:`Endpoints` does the same, or both on one when the
-addresses are equal. ``/healthz`` answers 200 while the manager's event loop runs; ``/readyz``
+addresses name the same fixed port (port 0 gives each its own free port).
+``/healthz`` answers 200 while the manager's event loop runs; ``/readyz``
 answers 200 once every informer has synced (503 before, with the reason), as controller-runtime's
 default ready check does.
 """
@@ -40,12 +41,14 @@ class Endpoints:
 
     async def start(self) -> None:
         """Bind and serve; ``bound`` then maps "metrics" / "probes" to the real addresses."""
-        targets: dict[tuple[str, int], list[str]] = {}
+        targets: dict[object, tuple[tuple[str, int], list[str]]] = {}
         for role, address in (("metrics", self.metrics_address), ("probes", self.probe_address)):
             parsed = parse_bind_address(address)
             if parsed is not None:
-                targets.setdefault(parsed, []).append(role)
-        for (host, port), roles in targets.items():
+                # one server when both name the same fixed port; port 0 means a port each
+                key = parsed if parsed[1] else role
+                targets.setdefault(key, (parsed, []))[1].append(role)
+        for (host, port), roles in targets.values():
             app = web.Application()
             if "metrics" in roles:
                 app.router.add_get("/metrics", self._metrics)

@@ -47,6 +47,19 @@ def redact(
     return event
 
 
+class _StderrLogger:
+    """Writes each rendered line to whatever ``sys.stderr`` is *now* (tests swap it)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def _stderr_logger(*args: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(*, fmt: LogFormat = "console", level: str = "info") -> None:
     """Configure structlog (and the stdlib root logger) for the ``rayop`` process."""
     numeric = logging.getLevelName(level.upper())
@@ -64,7 +77,7 @@ def configure_logging(*, fmt: LogFormat = "console", level: str = "info") -> Non
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(

@@ -1,0 +1,100 @@
+"""`rayop run`'s life cycle on the fake cluster: SIGTERM drains and exits 0, a lost lease exits 1.
+
+`operate` is what `rayop run` runs once it has a client; here the client is the fake cluster and
+time is virtual, so the lease's 15 s / 10 s / 2 s terms pass in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+from rayop.cli import build_parser
+from rayop.cli_run import operate, resolve_flags
+from rayop.client import LEASE, RAYCLUSTER, RAYJOB, RAYSERVICE
+from rayop.clock import VirtualClock
+from rayop.errors import ServerError
+from rayop.fakes.cluster import FakeCluster
+from rayop.fakes.dashboard import FakeDashboards
+from rayop.fakes.faults import FaultPlan
+from rayop.fakes.kubelet import KubeletSimulator
+from rayop.resources.schema import schema_validator
+
+CLUSTER = {
+    "apiVersion": "ray.io/v1", "kind": "RayCluster",
+    "metadata": {"name": "demo", "namespace": "default"},
+    "spec": {"headGroupSpec": {"template": {"spec": {"containers": [
+        {"name": "ray-head", "image": "rayproject/ray:2.9.0"}]}}}},
+}
+
+
+def fake_cluster(clock: VirtualClock, plan: FaultPlan | None = None) -> FakeCluster:
+    cluster = FakeCluster(clock=clock, faults=plan)
+    for kind in (RAYCLUSTER, RAYJOB, RAYSERVICE):
+        cluster.register_kind(kind, validator=schema_validator(kind))
+    return cluster
+
+
+def run_args(*argv: str) -> object:
+    args = build_parser().parse_args(["run", "--metrics-bind-address=0",
+                                      "--health-probe-bind-address=0", *argv])
+    return resolve_flags(args, {})
+
+
+async def wait_for(clock: VirtualClock, condition: object, limit: float = 120.0) -> None:
+    start = clock.monotonic()
+    while not condition():  # type: ignore[operator]
+        assert clock.monotonic() - start < limit, "condition not met in virtual time"
+        await clock.sleep(0.5)
+
+
+async def test_sigterm_drains_releases_the_lease_and_exits_0() -> None:
+    clock = VirtualClock(auto_advance=True)
+    cluster = fake_cluster(clock)
+    kubelet = KubeletSimulator(cluster, clock=clock)
+    await kubelet.start()
+    await cluster.create(RAYCLUSTER, CLUSTER, namespace="default")
+    args = run_args("--leader-elect", "--leader-election-namespace=default",
+                    "--controllers=raycluster")
+
+    def ready() -> bool:
+        obj = cluster.objects(RAYCLUSTER)[0]
+        return (obj.get("status") or {}).get("state") == "ready"
+
+    async def terminate_when_ready() -> None:
+        await wait_for(clock, ready)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = asyncio.ensure_future(terminate_when_ready())
+    code = await operate(cluster, FakeDashboards(clock=clock), args, clock=clock)  # type: ignore[arg-type]
+    await killer
+    await kubelet.stop()
+    await clock.aclose()
+    assert code == 0
+    lease = await cluster.get(LEASE, "rayop-leader", namespace="default")
+    assert lease["spec"]["holderIdentity"] == ""  # released, so a successor need not wait
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler removed on the way out
+
+
+async def test_losing_the_lease_exits_1() -> None:
+    clock = VirtualClock(auto_advance=True)
+    plan = FaultPlan(seed=3)
+    cluster = fake_cluster(clock, plan)
+    # the first lease write (the create) works; every renewal after it fails
+    plan.fail(ServerError("etcd unavailable"), verb="replace", kind=LEASE, nth=1, times=None)
+    args = run_args("--leader-elect", "--leader-election-namespace=default")
+    started = clock.monotonic()
+    code = await operate(cluster, FakeDashboards(clock=clock), args, clock=clock)  # type: ignore[arg-type]
+    elapsed = clock.monotonic() - started
+    await clock.aclose()
+    assert code == 1
+    assert 10.0 <= elapsed <= 15.0  # renew deadline (10 s) passed, before the lease would expire
+
+
+async def test_informers_that_cannot_sync_exit_1() -> None:
+    clock = VirtualClock(auto_advance=True)
+    cluster = FakeCluster(clock=clock)  # no ray.io kinds: as if the CRDs were not installed
+    code = await operate(cluster, FakeDashboards(clock=clock), run_args(), clock=clock)  # type: ignore[arg-type]
+    await clock.aclose()
+    assert code == 1
