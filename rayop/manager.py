@@ -154,7 +154,9 @@ class Manager:
     @property
     def is_leader(self) -> bool:
         """True while this manager may reconcile (always, without leader election)."""
-        return self.elector is None or self.elector.is_leader
+        if self.options.leader_election is None:
+            return True
+        return self.elector is not None and self.elector.is_leader
 
     async def wait_started(self) -> None:
         """Wait until the controllers' workers are running."""
@@ -194,9 +196,11 @@ class Manager:
         )
         leading = asyncio.ensure_future(self.elector.leading.wait())
         stopping = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait({leading, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        for fut in (leading, stopping):
-            fut.cancel()
+        try:
+            await asyncio.wait({leading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when cancelled: leave no waiter task behind
+            for fut in (leading, stopping):
+                fut.cancel()
         if self._stopping.is_set():
             return None
         return self.elector.lost
@@ -204,9 +208,11 @@ class Manager:
     async def _until_stop_or(self, lost: asyncio.Event) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())
         gone = asyncio.ensure_future(lost.wait())
-        await asyncio.wait({stop, gone}, return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        gone.cancel()
+        try:
+            await asyncio.wait({stop, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when cancelled: leave no waiter task behind
+            stop.cancel()
+            gone.cancel()
         if lost.is_set() and not self._stopping.is_set():
             _log.error("leader lease lost: stopping every controller now")
             for controller in self.controllers:

@@ -452,7 +452,10 @@ def _cluster_body(ctx: _Ctx) -> Obj:
         "metadata": {
             "name": ctx.cluster_name,
             "namespace": ctx.namespace,
-            "labels": {"ray.io/originated-from-crd": "RayJob",
+            # The RayJob's labels first (KubeRay does the same), so a cluster created for a
+            # RayJob matches the label selector that selected the RayJob (``--selector``).
+            "labels": {**((ctx.job.get("metadata") or {}).get("labels") or {}),
+                       "ray.io/originated-from-crd": "RayJob",
                        "ray.io/originated-from-cr-name": ctx.name},
             "ownerReferences": [controller_ref(ctx.job)],
         },

@@ -64,7 +64,8 @@ def build_cluster(service: Obj, name: str) -> Obj:
         "metadata": {
             "name": name,
             "namespace": service["metadata"]["namespace"],
-            "labels": _origin_labels(service),
+            # The RayService's labels first, as KubeRay: the cluster matches ``--selector``.
+            "labels": {**(service["metadata"].get("labels") or {}), **_origin_labels(service)},
             "annotations": cluster_annotations(config),
             "ownerReferences": [controller_ref(service)],
         },
