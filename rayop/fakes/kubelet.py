@@ -7,6 +7,8 @@ components would write, through the API:
 - pods go ``Pending`` (unscheduled) → scheduled (``PodScheduled``) → ``Running`` with a pod IP →
   ``Ready``, each step after a configurable delay in Clock time, measured from the pod's
   ``creationTimestamp`` so a restarted simulator picks up where it was;
+- each Service gets a cluster IP if it has none (the API server's allocator; a real one always
+  has), and a deleted Service's ``Endpoints`` are removed;
 - each Service with a selector gets an ``Endpoints`` object listing the ready pods it selects
   (the not-ready ones under ``notReadyAddresses``), as the endpoints controller keeps it;
 - a test scripts what happens to chosen pods (:class:`PodScript`): never scheduled (with the
@@ -20,6 +22,7 @@ use this to live and die with their head pods.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import itertools
 from collections.abc import Callable
@@ -91,6 +94,8 @@ class KubeletSimulator:
         self.scripts: list[PodScript] = []
         self._ips = (str(ip) for ip in itertools.islice(
             ipaddress.ip_network(pod_cidr).hosts(), 1, None))
+        self._service_ips = (str(ip) for ip in itertools.islice(
+            ipaddress.ip_network("10.96.0.0/12").hosts(), 10, None))
         self._overrides = _Overrides()
         self.listeners: list[Callable[[Obj], None]] = []
         self.pods = Informer(client, POD, clock=self.clock, namespace=namespace)
@@ -169,6 +174,10 @@ class KubeletSimulator:
     def next_ip(self) -> str:
         """Allocate the next pod IP."""
         return next(self._ips)
+
+    def next_service_ip(self) -> str:
+        """Allocate the next Service cluster IP (10.96.0.0/12, as kubeadm's default)."""
+        return next(self._service_ips)
 
     def notify(self, pod: Obj) -> None:
         """Tell the listeners about a pod state just written."""
@@ -328,7 +337,18 @@ class _EndpointsReconciler:
 
     async def reconcile(self, request: Request) -> Result:
         svc = self.sim.services.store.get(request.namespace, request.name)
-        if svc is None or not (svc.get("spec") or {}).get("selector"):
+        if svc is None:
+            # The endpoints controller removes a deleted Service's Endpoints.
+            with contextlib.suppress(NotFound):
+                await self.sim.client.delete(ENDPOINTS, request.name, namespace=request.namespace)
+            return Result()
+        if not (svc.get("spec") or {}).get("clusterIP"):
+            # What the API server's allocator does on create (a real one always has).
+            ip = self.sim.next_service_ip()
+            await self.sim.client.patch(SERVICE, request.name,
+                                        {"spec": {"clusterIP": ip, "clusterIPs": [ip]}},
+                                        namespace=request.namespace)
+        if not (svc.get("spec") or {}).get("selector"):
             return Result()
         selector = LabelSelector.from_labels(svc["spec"]["selector"])
         pods = [p for p in self.sim.pods.store.list(request.namespace)

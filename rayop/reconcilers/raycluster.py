@@ -30,6 +30,7 @@ from ..errors import AlreadyExists, NotFound
 from ..events import EventRecorder
 from ..reconcile import Request, Result
 from ..resources.raycluster import RayClusterSpec, WorkerGroupSpec
+from ..resources.validation import validate_raycluster
 from .raycluster_pods import (
     HEAD_GROUP,
     LABEL_CLUSTER,
@@ -41,7 +42,7 @@ from .raycluster_pods import (
     head_service_name,
 )
 from .raycluster_status import cluster_status, desired_replicas, pod_failed, pod_ready
-from .status_util import invalid_spec_status, parse_spec, status_changed
+from .status_util import invalid_spec_status, merge_patch, parse_spec, status_changed
 
 __all__ = ["RayClusterReconciler"]
 
@@ -74,8 +75,11 @@ class RayClusterReconciler:
         if cluster is None or cluster["metadata"].get("deletionTimestamp"):
             return Result()  # owner references delete the pods and the Service
         spec = parse_spec(RayClusterSpec, cluster)
+        problems = [str(p) for p in validate_raycluster(cluster)]
         if not isinstance(spec, RayClusterSpec):
-            await self._report_invalid(cluster, spec)
+            problems = problems or spec
+        if problems or not isinstance(spec, RayClusterSpec):
+            await self._report_invalid(cluster, problems)
             return Result()
         observed = self._observe(cluster, spec)
         if spec.suspend:
@@ -181,7 +185,8 @@ class RayClusterReconciler:
             return
         status["lastUpdateTime"] = format_time(self.clock.now())
         await self.client.patch_status(
-            RAYCLUSTER, cluster["metadata"]["name"], {"status": status},
+            RAYCLUSTER, cluster["metadata"]["name"],
+            {"status": merge_patch(cluster.get("status"), status)},
             namespace=cluster["metadata"]["namespace"], patch_type=PatchType.MERGE,
         )
         old_state = (cluster.get("status") or {}).get("state")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from ..client import Obj
 from ..clock import format_time
@@ -29,6 +28,7 @@ from ..resources.rayservice import (
     RayServiceSpec,
 )
 from .rayjob_status import with_condition
+from .status_util import merge_patch
 
 __all__ = [
     "COND_SERVE_HEALTHY",
@@ -95,30 +95,6 @@ def cluster_entry(name: str | None, applications: Mapping[str, Obj]) -> Obj | No
     if not name:
         return None
     return {"rayClusterName": name, "applicationStatuses": dict(applications)}
-
-
-def merge_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Obj:
-    """The JSON merge patch (RFC 7386) that turns ``old`` into ``new``.
-
-    Keys gone from ``new`` (or set to None) become null; maps are patched key by key, so an
-    application that disappeared from a status map is removed, not left behind.
-    """
-    old = old or {}
-    patch: Obj = {}
-    for key in old:
-        if new.get(key) is None and key in old and old[key] is not None:
-            patch[key] = None
-    for key, value in new.items():
-        if value is None:
-            continue
-        before = old.get(key)
-        if isinstance(value, Mapping) and isinstance(before, Mapping):
-            sub = merge_patch(before, value)
-            if sub:
-                patch[key] = sub
-        elif before != value:
-            patch[key] = value
-    return patch
 
 
 def invalid_status(old: Obj, problems: list[str], *, generation: int | None,

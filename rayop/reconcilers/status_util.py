@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from ..client import Obj
 
-__all__ = ["field_path", "invalid_spec_status", "parse_spec", "status_changed"]
+__all__ = ["field_path", "invalid_spec_status", "merge_patch", "parse_spec", "status_changed"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -48,3 +49,27 @@ def invalid_spec_status(obj: Obj, problems: list[str], *, state_field: str, stat
         "message": "; ".join(problems),
         "observedGeneration": obj["metadata"].get("generation"),
     }
+
+
+def merge_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Obj:
+    """The JSON merge patch (RFC 7386) that turns ``old`` into ``new``.
+
+    Keys gone from ``new`` (or set to None) become null; maps are patched key by key, so an
+    application that disappeared from a status map is removed, not left behind.
+    """
+    old = old or {}
+    patch: Obj = {}
+    for key in old:
+        if new.get(key) is None and key in old and old[key] is not None:
+            patch[key] = None
+    for key, value in new.items():
+        if value is None:
+            continue
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            sub = merge_patch(before, value)
+            if sub:
+                patch[key] = sub
+        elif before != value:
+            patch[key] = value
+    return patch
