@@ -62,13 +62,14 @@ class PolicyRule:
 _RAY = ("rayclusters", "rayjobs", "rayservices")
 
 RECONCILE_RULES: tuple[PolicyRule, ...] = (
-    PolicyRule(("ray.io",), _RAY,
-               ("get", "list", "watch", "create", "update", "patch", "delete")),
-    PolicyRule(("ray.io",), tuple(f"{r}/status" for r in _RAY), ("get", "update", "patch")),
+    # read from the informers' cache: list and watch, never get
+    PolicyRule(("ray.io",), ("rayclusters",), ("list", "watch", "create", "update", "patch",
+                                               "delete")),
+    PolicyRule(("ray.io",), ("rayjobs", "rayservices"), ("list", "watch", "update")),
+    PolicyRule(("ray.io",), tuple(f"{r}/status" for r in _RAY), ("patch",)),
     PolicyRule(("ray.io",), tuple(f"{r}/finalizers" for r in _RAY), ("update",)),
-    PolicyRule(("",), ("pods",), ("get", "list", "watch", "create", "delete")),
-    PolicyRule(("",), ("services",), ("get", "list", "watch", "create", "update", "patch",
-                                      "delete")),
+    PolicyRule(("",), ("pods",), ("list", "watch", "create", "patch", "delete")),
+    PolicyRule(("",), ("services",), ("list", "watch", "create", "update", "delete")),
     PolicyRule(("",), ("events",), ("create", "patch")),
 )
 """What the RayCluster, RayJob and RayService controllers do, in every namespace they watch."""
