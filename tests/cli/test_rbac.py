@@ -10,6 +10,8 @@ server's OwnerReferencesPermissionEnforcement admission asks for it; the fake ca
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import json
 from collections.abc import AsyncIterator, Callable
@@ -144,8 +146,6 @@ async def lifecycle(namespaces: tuple[str, ...], watch: str) -> RecordingClient:
         namespaces=namespaces, leader_election=election))
     add_ray_controllers(manager, dashboards)
     await kubelet.start()
-    import asyncio
-
     task = asyncio.ensure_future(manager.run())
 
     async def until(check: Callable[[], bool], limit: float = 900.0) -> None:
@@ -211,10 +211,8 @@ async def lifecycle(namespaces: tuple[str, ...], watch: str) -> RecordingClient:
         for obj in cluster.objects(kind):
             if obj["metadata"]["namespace"] == watch and not obj["metadata"].get(
                     "ownerReferences"):
-                try:
+                with contextlib.suppress(NotFound):
                     await cluster.delete(kind, obj["metadata"]["name"], namespace=watch)
-                except NotFound:
-                    pass
     await until(lambda: not any(o["metadata"]["namespace"] == watch
                                 for k in RAY_KINDS.values() for o in cluster.objects(k)))
     await manager.events.flush()
