@@ -55,6 +55,9 @@ def configure_dev(parser: argparse.ArgumentParser) -> None:
                         help="run a real local Ray head (ray start --head, 127.0.0.1) for each "
                              "RayCluster; needs ray[default,serve]")
     add_common_flags(parser)
+    from .fakes.apiserver import add_api_flags  # --api-address, --write-kubeconfig (issue 9)
+
+    add_api_flags(parser)
     # dev's own defaults: endpoints off (a laptop may run several), quieter logs
     parser.set_defaults(_rayop_defaults={"metrics_bind_address": "0",
                                          "health_probe_bind_address": "0",
@@ -214,9 +217,14 @@ async def _dev(args: argparse.Namespace, *, out: TextIO) -> int:
                                   metrics_address=args.metrics_bind_address,
                                   probe_address=args.health_probe_bind_address)
             await endpoints.start()
+            from .fakes.apiserver import start_api  # None unless --api-address/--write-kubeconfig
+
+            api = await start_api(env, args, out)
             try:
                 return await _session(env, args, timeout, stop, endpoints, out)
             finally:
+                if api is not None:
+                    await api.stop()
                 await endpoints.stop()
     finally:
         if pacer is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hmac
 import ipaddress
@@ -44,6 +45,7 @@ from ._discovery import (
 from ._smp import StrategicMergeError, strategic_merge
 from ._status import error_bytes, json_bytes, success_bytes
 from ._table import Column, table, wants_table
+from ._tls import self_signed
 
 __all__ = ["ApiServer", "check_loopback"]
 
@@ -52,6 +54,7 @@ _WATCH_TRUE = frozenset({"1", "true", "True"})
 _PATCH_TYPES = {str(t): t for t in PatchType}
 _MEDIA = "application/json-patch+json, application/merge-patch+json"
 _NOT_FOUND_PAGE = b"404 page not found\n"
+_OPENAPI_PB = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 _PROBES = frozenset({"/healthz", "/readyz", "/livez"})
 
 
@@ -104,8 +107,11 @@ class ApiServer:
         host: str = "127.0.0.1",
         port: int = 0,
         printer_columns: Mapping[Kind, list[Column]] | None = None,
+        tls: bool = True,
     ) -> None:
         check_loopback(host)
+        self.tls = tls
+        self._identity = self_signed() if tls else None
         self.cluster = cluster
         self.token = token or secrets.token_urlsafe(24)
         self.host = host
@@ -131,7 +137,8 @@ class ApiServer:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        context = self._identity.server_context() if self._identity is not None else None
+        site = web.TCPSite(runner, self.host, self.port, ssl_context=context)
         await site.start()
         self._runner = runner
         self.port = int(runner.addresses[0][1])
@@ -154,9 +161,14 @@ class ApiServer:
 
     @property
     def url(self) -> str:
-        """The server's base URL, ``http://127.0.0.1:<port>``."""
+        """The server's base URL, ``https://127.0.0.1:<port>`` (``http`` without TLS)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+
+    @property
+    def ca_pem(self) -> bytes | None:
+        """The PEM certificate a client must trust (None without TLS)."""
+        return self._identity.cert_pem if self._identity is not None else None
 
     @property
     def open_watches(self) -> int:
@@ -184,11 +196,20 @@ class ApiServer:
         self._served_count = -1
 
     def kubeconfig(self, *, namespace: str = "default", name: str = "rayop-dev") -> Obj:
-        """Return a kubeconfig (as data) whose current context talks to this server."""
+        """Return a kubeconfig (as data) whose current context talks to this server.
+
+        With TLS it carries the server's certificate as ``certificate-authority-data``. Without
+        TLS kubectl (client-go) does not send the token, so only clients that do (rayop's
+        KubeClient, kubernetes-asyncio) can use it.
+        """
+        cluster: dict[str, Any] = {"server": self.url}
+        if self._identity is not None:
+            cluster["certificate-authority-data"] = base64.b64encode(
+                self._identity.cert_pem).decode()
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": name, "cluster": {"server": self.url}}],
+            "clusters": [{"name": name, "cluster": cluster}],
             "users": [{"name": name, "user": {"token": self.token}}],
             "contexts": [{"name": name, "context": {"cluster": name, "user": name,
                                                     "namespace": namespace}}],
@@ -240,6 +261,8 @@ class ApiServer:
 
     async def _dispatch(self, request: web.Request, parts: list[str]) -> web.StreamResponse:
         kinds = self._kinds()
+        if parts == ["openapi", "v2"]:
+            return _openapi_v2(request)
         if not parts or parts[0] not in ("api", "apis"):
             return web.Response(status=404, body=_NOT_FOUND_PAGE, content_type="text/plain")
         if parts[0] == "api":
@@ -536,6 +559,19 @@ async def _write(response: web.StreamResponse, data: bytes) -> bool:
     except ConnectionError:
         return False
     return True
+
+
+def _openapi_v2(request: web.Request) -> web.Response:
+    """An OpenAPI v2 document with no schemas: clients skip validating kinds it lacks.
+
+    kubectl validates manifests against the server's OpenAPI; with no schema for a kind it lets
+    the server decide (as this front does: the fake validates ray.io kinds itself). kubectl asks
+    for protobuf, where an empty message is the empty document.
+    """
+    if "protobuf" in request.headers.get("Accept", ""):
+        return web.Response(body=b"", content_type=_OPENAPI_PB)
+    return _json({"swagger": "2.0", "info": {"title": "rayop fake API server",
+                                             "version": "v1.32.0"}, "paths": {}})
 
 
 def _no_resource() -> NotFound:
