@@ -170,7 +170,7 @@ class _Progress:
                 print(f"[{t:7.1f}s] {_label(key)}: {line}", file=self.out, flush=True)
 
 
-def _make_env(args: argparse.Namespace) -> tuple[Any, Any]:
+def _make_env(args: argparse.Namespace, out: TextIO) -> tuple[Any, Any]:
     """The FakeEnv for ``args``, and the real Ray heads when ``--real-ray`` (else None)."""
     from .fakes.env import FakeEnv
     from .operator import OperatorOptions
@@ -179,10 +179,16 @@ def _make_env(args: argparse.Namespace) -> tuple[Any, Any]:
     options = OperatorOptions(seed=args.seed, max_concurrent_reconciles=workers)
     if not args.real_ray:
         return FakeEnv(seed=args.seed, controllers=args.controllers, operator=options), None
-    from .fakes.realray import RealRayHeads
+    from .fakes.realray import RealRayHead, RealRayHeads
 
     clock = VirtualClock(auto_advance=False)  # paced to the wall clock by _pace
-    heads = RealRayHeads(clock=clock)
+
+    def started(head: RealRayHead) -> None:
+        print(f"real Ray head for RayCluster {head.key[0]}/{head.key[1]}: dashboard "
+              f"http://127.0.0.1:{head.ports.dashboard} serve http://127.0.0.1:{head.ports.serve}"
+              f" (log {head.log_path})", file=out, flush=True)
+
+    heads = RealRayHeads(clock=clock, on_start=started)
     env = FakeEnv(seed=args.seed, controllers=args.controllers, clock=clock, provider=heads,
                   operator=OperatorOptions(seed=args.seed, job_poll_interval=1.0,
                                            max_concurrent_reconciles=workers))
@@ -202,7 +208,7 @@ async def _pace(clock: VirtualClock, step: float = 0.05) -> None:
 
 
 async def _dev(args: argparse.Namespace, *, out: TextIO) -> int:
-    env, heads = _make_env(args)
+    env, heads = _make_env(args, out)
     timeout = args.timeout if args.timeout is not None else (600.0 if heads else 3600.0)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

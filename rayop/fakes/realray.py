@@ -30,7 +30,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,7 +224,8 @@ class RealRayHeads:
     """A dashboard provider whose clusters are real local Ray heads, following fake head pods."""
 
     def __init__(self, *, ray: str | None = None, clock: Clock | None = None,
-                 options: RealRayOptions | None = None) -> None:
+                 options: RealRayOptions | None = None,
+                 on_start: Callable[[RealRayHead], None] | None = None) -> None:
         found = ray or find_ray()
         if found is None:
             raise RuntimeError(ray_missing() or "no `ray` command found")
@@ -237,6 +238,7 @@ class RealRayHeads:
         self._head_uids: dict[tuple[str, str], str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._on_start = on_start
 
     def ports(self, namespace: str, name: str) -> HeadPorts:
         """The ports of cluster ``namespace/name`` (allocated on first use, then fixed)."""
@@ -291,6 +293,8 @@ class RealRayHeads:
             head = RealRayHead(key, self.ports(*key), ray=self._ray, options=self.options)
             self._heads[key] = head
             await head.start()
+            if self._on_start is not None:
+                self._on_start(head)
 
     async def _stop(self, key: tuple[str, str]) -> None:
         async with self._lock(key):

@@ -115,3 +115,16 @@ def test_crds_flag_puts_the_crds_first(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["manifests", "--crds"]) == 0
     kinds = [d["kind"] for d in yaml.safe_load_all(capsys.readouterr().out)]
     assert kinds[:3] == ["CustomResourceDefinition"] * 3 and "Deployment" in kinds
+
+
+def test_dockerfile_matches_the_manifests() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    container = by_kind(build_manifests(), "Deployment")[0]["spec"]["template"]["spec"]
+    user = container["securityContext"]["runAsUser"]
+    assert f"USER {user}:{user}" in text  # non-root, the uid the Deployment asks for
+    assert "EXPOSE 8080 8081" in text
+    assert 'ENTRYPOINT ["rayop"]' in text  # the Deployment's args start with the subcommand
+    for line in text.splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), source
