@@ -58,10 +58,14 @@ class Controller:
         cache_lag_timeout: float = 5.0,
         cache_lag_retry: float = 1.0,
         metrics: ControllerMetrics | None = None,
+        kind: str | None = None,
     ) -> None:
         if max_concurrent_reconciles < 1:
             raise ValueError("max_concurrent_reconciles must be >= 1")
         self.name = name
+        self.kind = kind
+        """The kind this controller reconciles; every log line of a reconcile carries it."""
+        self._log_kind = {"kind": kind} if kind else {}
         self.reconciler = reconciler
         self._clock = clock or RealClock()
         # not `queue or ...`: an empty WorkQueue is falsy (it has __len__)
@@ -147,11 +151,15 @@ class Controller:
             self.queue.add_after(request, self._lag_retry)
             return
         reconcile_id = f"{self.name}-{next(self._ids)}"
-        with structlog.contextvars.bound_contextvars(
+        # bind + reset by token: what bound_contextvars does, without its copy of the context
+        tokens = structlog.contextvars.bind_contextvars(
             controller=self.name, namespace=request.namespace, name=request.name,
-            reconcile_id=reconcile_id,
-        ):
+            reconcile_id=reconcile_id, **self._log_kind,
+        )
+        try:
             await self._reconcile(request)
+        finally:
+            structlog.contextvars.reset_contextvars(**tokens)
 
     async def _reconcile(self, request: Request) -> None:
         token = current_request.set(request)

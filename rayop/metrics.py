@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import (
@@ -280,6 +281,7 @@ class ControllerMetrics:
             ["controller"],
             registry=reg,
         )
+        self._by_controller: dict[str, _ControllerChildren] = {}
         self.max_workers = Gauge(
             "controller_runtime_max_concurrent_reconciles",
             "Maximum number of concurrent reconciles per controller",
@@ -287,25 +289,51 @@ class ControllerMetrics:
             registry=reg,
         )
 
+    def _children(self, controller: str) -> _ControllerChildren:
+        """The labelled series of one controller, looked up once (``labels()`` takes a lock)."""
+        children = self._by_controller.get(controller)
+        if children is None:
+            children = _ControllerChildren(
+                active=self.active_workers.labels(controller),
+                time=self.reconcile_time.labels(controller),
+                results={r: self.reconcile_total.labels(controller, r) for r in _RESULTS},
+                errors=self.reconcile_errors.labels(controller),
+                terminal=self.terminal_errors.labels(controller),
+            )
+            self._by_controller[controller] = children
+        return children
+
     def max_concurrent(self, controller: str, workers: int) -> None:
-        """Publish the controller's worker count."""
+        """Publish the controller's worker count (and every series at zero)."""
         self.max_workers.labels(controller).set(workers)
-        for result in ("success", "error", "requeue_after", "terminal_error"):
-            self.reconcile_total.labels(controller, result)
-        self.reconcile_errors.labels(controller)
-        self.terminal_errors.labels(controller)
+        self._children(controller)
 
     def worker_started(self, controller: str) -> None:
         """A worker began a reconcile."""
-        self.active_workers.labels(controller).inc()
+        self._children(controller).active.inc()
 
     def observe(self, controller: str, result: str, seconds: float) -> None:
         """A reconcile ended with ``result`` after ``seconds``."""
-        self.active_workers.labels(controller).dec()
-        self.reconcile_total.labels(controller, result).inc()
-        self.reconcile_time.labels(controller).observe(seconds)
-        if result == "error":
-            self.reconcile_errors.labels(controller).inc()
-        elif result == "terminal_error":
-            self.reconcile_errors.labels(controller).inc()
-            self.terminal_errors.labels(controller).inc()
+        children = self._children(controller)
+        children.active.dec()
+        counter = children.results.get(result)
+        if counter is None:
+            counter = children.results[result] = self.reconcile_total.labels(controller, result)
+        counter.inc()
+        children.time.observe(seconds)
+        if result in ("error", "terminal_error"):
+            children.errors.inc()
+            if result == "terminal_error":
+                children.terminal.inc()
+
+
+_RESULTS = ("success", "error", "requeue_after", "terminal_error")
+
+
+@dataclass(frozen=True)
+class _ControllerChildren:
+    active: Gauge
+    time: Histogram
+    results: dict[str, Counter]
+    errors: Counter
+    terminal: Counter
