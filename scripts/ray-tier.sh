@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The real-Ray tier: start a Ray head on loopback, run the dashboard contract suite against it
-# (and the fake), stop Ray whatever happens.
+# (and the fake) and the real-Ray scenarios (tests/realray: rayop on the fake cluster with this
+# head's dashboard), stop Ray whatever happens.
 #
 # Ray needs `ray[default,serve]` in the Python environment (install it BEFORE running this: inside
 # the network namespace there is no network). When `unshare -n` works (root, or user namespaces),
@@ -8,7 +9,7 @@
 # from outside: Serve replicas bind every interface, hard-coded in Ray. Otherwise Ray binds
 # 127.0.0.1 only and the script says so.
 #
-#   scripts/ray-tier.sh                 # the contract suite, both backends
+#   scripts/ray-tier.sh                 # the contract suite (both backends) and tests/realray
 #   scripts/ray-tier.sh -k serve -x     # extra pytest arguments
 #   scripts/ray-tier.sh --all           # the whole suite while Ray is up (scripts/test.sh)
 #
@@ -72,4 +73,5 @@ if [ "${1:-}" = "--all" ]; then
   timeout 1800 "$PY" -m pytest -q -p no:cacheprovider --durations=10 "$@"
   exit $?
 fi
-timeout 900 "$PY" -m pytest -p no:cacheprovider -v --durations=5 tests/contract/dashboard "$@"
+timeout 900 "$PY" -m pytest -p no:cacheprovider -v --durations=5 tests/contract/dashboard \
+  tests/realray "$@"

@@ -11,10 +11,13 @@ controllers::
         await env.run_until(lambda: env.status(RAYJOB, "demo").get("status") == "Succeeded",
                             timeout=600)
 
-``FakeEnv(faults=FaultPlan(seed=...))`` injects API faults; ``restart_manager()`` plays an
-operator crash (or a clean restart); ``dashboard_calls("submit_job")`` lists what every fake Ray
-head was asked. Virtual seconds pass only while every task waits, so ten minutes of operator time
-take milliseconds, and the same seed replays the same run.
+``FakeEnv(faults=FaultPlan(seed=...))`` injects API faults; ``provider=`` puts real Ray heads
+(any :class:`~rayop.dashboard.DashboardProvider`) in place of the fakes, and ``paced=True`` then
+makes virtual time follow the wall clock (real Ray does not run in virtual time);
+``restart_manager()`` plays an operator crash (or a clean restart);
+``dashboard_calls("submit_job")`` lists what every fake Ray head was asked. Virtual seconds pass
+only while every task waits, so ten minutes of operator time take milliseconds, and the same seed
+replays the same run.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from types import TracebackType
 from typing import Any
 
 from ..client import RAYCLUSTER, RAYJOB, RAYSERVICE, Kind, Obj
-from ..clock import VirtualClock
+from ..clock import RealClock, VirtualClock
 from ..dashboard import DashboardProvider
 from ..errors import NotFound
 from ..manager import Manager, ManagerOptions
@@ -57,15 +60,18 @@ class FakeEnv:
         clock: VirtualClock | None = None,
         faults: FaultPlan | None = None,
         provider: DashboardProvider | None = None,
+        paced: bool = False,
     ) -> None:
         self.seed = seed
-        self.clock = clock or VirtualClock(auto_advance=True)
+        self.paced = paced
+        self.clock = clock or VirtualClock(auto_advance=not paced)
         self.cluster = cluster or FakeCluster(clock=self.clock, seed=seed, faults=faults)
         for kind in (RAYCLUSTER, RAYJOB, RAYSERVICE):
             self.cluster.register_kind(kind, validator=schema_validator(kind))
         self._dashboard_setup: list[Callable[[FakeDashboard], object]] = []
         self.dashboards = FakeDashboards(clock=self.clock, seed=seed, alive=False,
                                          configure=self._setup_dashboard)
+        self._pacer: asyncio.Task[None] | None = None
         self.kubelet = KubeletSimulator(self.cluster, clock=self.clock, **(kubelet or {}))
         self.kubelet.on_pod_change(self.dashboards.observe_pod)
         # What the controllers talk to: the fakes, unless given (``rayop dev --real-ray``).
@@ -103,6 +109,9 @@ class FakeEnv:
     # -- life cycle ----------------------------------------------------------------------------
 
     async def __aenter__(self) -> FakeEnv:
+        if self.paced:
+            self._pacer = asyncio.get_running_loop().create_task(self._pace(),
+                                                                 name="rayop-fakeenv-pacer")
         await self.kubelet.start()
         await self._start_manager()
         return self
@@ -113,7 +122,21 @@ class FakeEnv:
     ) -> None:
         await self._stop_manager()
         await self.kubelet.stop()
+        if self._pacer is not None:
+            self._pacer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pacer
         await self.clock.aclose()
+
+    async def _pace(self, step: float = 0.02) -> None:
+        """Advance virtual time with the wall clock (``paced``: real Ray or HTTP in the loop)."""
+        wall = RealClock()
+        last = wall.monotonic()
+        while True:
+            await wall.sleep(step)
+            now = wall.monotonic()
+            await self.clock.advance(now - last)
+            last = now
 
     async def _start_manager(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.manager.run(),

@@ -16,6 +16,7 @@ import yaml
 
 from rayop.client import ENDPOINTS, EVENT, POD, RAYCLUSTER, RAYSERVICE, SERVICE, Obj
 from rayop.clock import parse_time
+from rayop.dashboard import ServeApplicationStatus
 from rayop.fakes.dashboard import FakeDashboard
 from rayop.fakes.env import FakeEnv
 from rayop.fakes.kubelet import PodScript, ready_endpoints
@@ -455,3 +456,70 @@ async def test_delete_leaves_nothing_behind() -> None:
             lambda: not any(env.cluster.objects(k) for k in (RAYSERVICE, RAYCLUSTER, POD,
                                                              SERVICE)),
             timeout=60)
+
+
+# -- gaps of issue 7's list, covered here ---------------------------------------------------------
+
+async def test_a_serve_change_during_an_upgrade_goes_only_to_the_pending_cluster() -> None:
+    async with FakeEnv(seed=15) as env:
+        await env.apply(manifest())
+        await until_running(env)
+        old = active(env)
+        env.kubelet.script(PodScript(selector=f"ray.io/cluster!={old}", start_delay=60))
+        await env.apply(with_image(manifest(), "rayproject/ray:2.10.0"))
+        await env.run_until(lambda: len(clusters(env)) == 2, timeout=30)
+        pending = next(c for c in clusters(env) if c != old)
+        changed = SAMPLE["spec"]["serveConfigV2"].replace("price: 3", "price: 4")
+        await env.apply(with_image(manifest(serveConfigV2=changed), "rayproject/ray:2.10.0"))
+        sampler = Sampler(env)
+        await env.run_until(lambda: active(env) == pending, timeout=300, on_step=sampler)
+        assert len(dashboard(env, old).calls_to("apply_serve_config")) == 1   # never touched
+        applied = dashboard(env, pending).calls_to("apply_serve_config")
+        assert applied and "price: 4" in yaml.safe_dump(applied[-1].args[0])
+        assert all("price: 4" in yaml.safe_dump(c.args[0]) for c in applied)
+        assert sampler.empty_at == []
+
+
+async def test_a_dashboard_silent_past_the_threshold_replaces_the_cluster() -> None:
+    async with FakeEnv(seed=16) as env:
+        await env.apply(manifest(deploymentUnhealthySecondThreshold=30))
+        await until_running(env)
+        first = active(env)
+        dashboard(env, first).inject(unreachable=True, times=None)
+        sampler = Sampler(env)
+        await env.run_until(lambda: active(env) not in ("", first), timeout=300,
+                            on_step=sampler)
+        assert status(env)["unhealthyReplacements"] == 1
+        assert "ReplacingUnhealthyCluster" in reasons(env)
+        await until_running(env)
+        await env.run_until(lambda: first not in clusters(env), timeout=120)
+
+
+async def test_exclude_head_pod_from_serve_svc_leaves_only_workers_behind_it() -> None:
+    async with FakeEnv(seed=17) as env:
+        await env.apply(manifest(excludeHeadPodFromServeSvc=True))
+        await until_running(env)
+        name = active(env)
+        await env.run_until(lambda: status(env).get("numServeEndpoints") == 1, timeout=30)
+        heads = [p for p in env.cluster.objects(POD)
+                 if p["metadata"]["labels"].get("ray.io/cluster") == name
+                 and p["metadata"]["labels"].get("ray.io/node-type") == "head"]
+        head_ip = heads[0]["status"]["podIP"]
+        assert serve_ips(env) and head_ip not in serve_ips(env)
+
+
+async def test_a_bad_import_path_reports_deploy_failed_with_the_reason() -> None:
+    async with FakeEnv(seed=18) as env:
+        env.on_every_dashboard(lambda d: d.script_app(
+            import_path="fruit", outcome=ServeApplicationStatus.DEPLOY_FAILED,
+            message="ModuleNotFoundError: No module named 'fruit'"))
+        await env.apply(manifest())
+        await env.run_until(
+            lambda: (status(env).get("appStatus") or {}).get("status") == "DEPLOY_FAILED",
+            timeout=120)
+        st = status(env)
+        apps = (st.get("activeServiceStatus") or st.get("pendingServiceStatus")
+                or {}).get("applicationStatuses") or {}
+        assert apps["fruit_app"]["status"] == "DEPLOY_FAILED"
+        assert "No module named 'fruit'" in apps["fruit_app"]["message"]
+        assert st["status"] != "RUNNING"
