@@ -18,6 +18,7 @@ from .dashboard import DashboardProvider
 from .manager import Manager
 from .reconcilers.raycluster import RayClusterReconciler
 from .reconcilers.rayjob import RayJobReconciler
+from .reconcilers.rayjob_metrics import RayJobMetrics
 
 __all__ = ["CONTROLLERS", "READS", "OperatorOptions", "add_ray_controllers"]
 
@@ -72,6 +73,7 @@ def add_ray_controllers(
             manager.client, manager.cache, manager.events, dashboards, clock=manager.clock,
             rng=random.Random(rng.getrandbits(64)), poll_interval=opts.job_poll_interval,
             dashboard_unreachable_limit=opts.dashboard_unreachable_limit,
+            metrics=RayJobMetrics(manager.registry),
         )
         added.append(manager.add_controller(
             "rayjob", job, for_kind=RAYJOB, owns=(RAYCLUSTER,),

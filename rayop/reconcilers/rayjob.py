@@ -39,6 +39,7 @@ from ..reconcile import Request, Result
 from ..resources.rayjob import CLUSTER_SELECTOR_KEY, RayJobSpec
 from ..resources.validation import validate_rayjob
 from .raycluster_pods import DEFAULT_HEAD_PORTS, controller_ref, head_service_name
+from .rayjob_metrics import RayJobMetrics
 from .rayjob_status import (
     COND_CLUSTER_READY,
     COND_COMPLETE,
@@ -114,6 +115,7 @@ class RayJobReconciler:
         rng: random.Random | None = None,
         poll_interval: float = 3.0,
         dashboard_unreachable_limit: float = 300.0,
+        metrics: RayJobMetrics | None = None,
     ) -> None:
         self.client = client
         self.cache = cache
@@ -123,6 +125,7 @@ class RayJobReconciler:
         self.rng = rng or random.Random()
         self.poll_interval = poll_interval
         self.unreachable_limit = dashboard_unreachable_limit
+        self.metrics = metrics or RayJobMetrics()
         self._phases: dict[str, Callable[[_Ctx], Awaitable[Step]]] = {
             "": self._new,
             "Initializing": self._initializing,
@@ -412,6 +415,12 @@ class RayJobReconciler:
             patch["metadata"] = {"resourceVersion": ctx.job["metadata"]["resourceVersion"]}
         # A Conflict propagates: the controller retries, and the next reconcile decides again.
         await self.client.patch_status(RAYJOB, ctx.name, patch, namespace=ctx.namespace)
+        start, end = new.get("startTime"), new.get("endTime")
+        since = ((parse_time(end) if end else ctx.now) - parse_time(start)).total_seconds() \
+            if start else None
+        self.metrics.observe(ctx.namespace, before=str(ctx.status.get("jobDeploymentStatus") or ""),
+                             after=str(new.get("jobDeploymentStatus") or ""),
+                             seed_status=str(new["status"]), since_start=since)
 
     async def _invalid(self, job: Obj, problems: list[str]) -> None:
         message = "; ".join(problems)

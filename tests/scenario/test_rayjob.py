@@ -246,6 +246,15 @@ async def test_a_failed_attempt_is_retried_on_a_fresh_cluster_then_succeeds() ->
         old = (seen_clusters - {s["rayClusterName"]}).pop()
         assert old not in clusters(env)          # the failed attempt's cluster was deleted
         assert reasons(env, about=NAME).count("CreatedRayCluster") == 2
+        metric = env.manager.registry.get_sample_value
+        assert metric("rayop_rayjob_finished_total", {"namespace": "default",
+                                                      "outcome": "Retried"}) == 1
+        assert metric("rayop_rayjob_finished_total", {"namespace": "default",
+                                                      "outcome": "Succeeded"}) == 1
+        assert metric("rayop_rayjob_time_to_running_seconds_count") == 2
+        assert metric("rayop_rayjob_run_duration_seconds_count") == 1
+        assert metric("rayop_rayjob_run_duration_seconds_sum") == (
+            parse_time(s["endTime"]) - parse_time(s["startTime"])).total_seconds()
 
 
 async def test_retries_used_up_end_failed_with_the_count() -> None:
