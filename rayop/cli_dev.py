@@ -27,10 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from .client import RAYCLUSTER, RAYJOB, RAYSERVICE, Kind, Obj
+from .client import NAMESPACE, RAYCLUSTER, RAYJOB, RAYSERVICE, Kind, Obj
 from .clock import RealClock, VirtualClock
 from .endpoints import Endpoints
-from .errors import ApiError
+from .errors import ApiError, NotFound
 from .logs import configure_logging
 
 __all__ = ["configure_dev", "dev_command", "summarize"]
@@ -139,9 +139,13 @@ async def _apply_all(env: Any, paths: list[Path], out: TextIO) -> tuple[list[_Ke
     except ValueError as err:
         print(f"cannot read manifests: {err}", file=out)
         return names, 1
+    namespaces = {"default"}
     for file, doc in found:
         meta = doc.get("metadata") or {}
         key = (str(doc["kind"]), str(meta.get("namespace") or "default"), str(meta.get("name")))
+        if key[1] not in namespaces:
+            namespaces.add(key[1])
+            await _ensure_namespace(env, key[1], out)
         try:
             await env.apply(doc, kind=_KINDS[doc["kind"]])
         except ApiError as err:
@@ -151,6 +155,17 @@ async def _apply_all(env: Any, paths: list[Path], out: TextIO) -> tuple[list[_Ke
         names.append(key)
         print(f"applied  {_label(key)} from {file}", file=out, flush=True)
     return names, rejected
+
+
+async def _ensure_namespace(env: Any, name: str, out: TextIO) -> None:
+    """Create namespace ``name`` in the fake cluster unless it exists (dev's convenience)."""
+    try:
+        await env.cluster.get(NAMESPACE, name)
+    except NotFound:
+        with contextlib.suppress(ApiError):  # an invalid name: the apply reports it
+            await env.cluster.create(NAMESPACE, {"apiVersion": "v1", "kind": "Namespace",
+                                                 "metadata": {"name": name}})
+            print(f"created  Namespace/{name}", file=out, flush=True)
 
 
 class _Progress:
