@@ -61,7 +61,9 @@ class ManagerOptions:
     cluster). ``label_selector`` restricts the informers of ``selector_kinds`` only — by default
     the three ``ray.io`` kinds, whose objects carry the user's labels, never the Pods and
     Services rayop creates (``None``: every kind). ``sync_timeout``: how long the informers may
-    take to list before :meth:`Manager.run` gives up with :class:`CacheSyncTimeout`.
+    take to list before :meth:`Manager.run` gives up with :class:`CacheSyncTimeout`. ``seed``
+    seeds the informers' backoff and watch-timeout jitter (None: from the OS), so a simulated
+    run replays exactly.
     """
 
     namespaces: Sequence[str] = ()
@@ -72,6 +74,7 @@ class ManagerOptions:
     sync_timeout: float | None = 120.0
     component: str = "rayop"
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    seed: int | None = None
 
 
 class Manager:
@@ -93,6 +96,7 @@ class Manager:
             namespaces=self.options.namespaces,
             label_selector=self.options.label_selector,
             selector_kinds=self.options.selector_kinds,
+            seed=self.options.seed,
         )
         self.cache = Cache(self.informers)
         self.tracker = WriteTracker(self.informers, clock=self.clock)
@@ -183,6 +187,12 @@ class Manager:
             _log.info("manager started", controllers=[c.name for c in self.controllers])
             await self._until_stop_or(lost)
         finally:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # Killed: shut down in full all the same. The cancellation has arrived; clear its
+                # count, or every clean-up step that waits on a cancelled task (informers,
+                # timeouts) takes that task's CancelledError for its own and stops half-way.
+                task.uncancel()
             await self._shutdown()
 
     async def _lead(self) -> asyncio.Event | None:

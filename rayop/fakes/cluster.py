@@ -75,7 +75,7 @@ from ..clock import Clock, RealClock
 from ..errors import ApiError, BadRequest, Gone, Timeout
 from ..selectors import FieldSelector, LabelSelector
 from ._core import Core
-from ._state import Entry, KindInfo, ObjKey, Validator, kind_key, not_found, unknown_kind
+from ._state import Change, Entry, KindInfo, ObjKey, Validator, kind_key, not_found, unknown_kind
 from ._watch import Filter, Pending, StreamOptions, Watcher, WatchHub, stream
 from .faults import Decision, FaultPlan
 
@@ -189,6 +189,20 @@ class FakeCluster:
         """Return copies of every stored object of ``kind``, sorted by namespace and name."""
         bucket = self._core.buckets[kind_key(self._core.info(kind).kind)]
         return [bucket[k].copy() for k in sorted(bucket) if namespace in (None, k[0])]
+
+    def on_change(self, listener: Callable[[str, Obj], None], *, kinds: Iterable[Kind]) -> None:
+        """Call ``listener(type, obj)`` after every committed write to one of ``kinds``.
+
+        Sees every version, in commit order, untouched by the fault plan (watches may drop or
+        expire; this does not): for monitors and invariant checks, not for controllers.
+        """
+        wanted = {kind_key(kind) for kind in kinds}
+
+        def relay(change: Change) -> None:
+            if change.kind in wanted:
+                listener(change.type, change.new.copy())
+
+        self._core.listeners.append(relay)
 
     @property
     def open_watches(self) -> int:

@@ -151,12 +151,17 @@ def serve_label(view: ServeView) -> str | None:
     """The ``ray.io/serve`` label for the cluster's pods: "true", "false", or None (keep).
 
     Ray's API gives no per-node proxy state, so every pod of a cluster gets the same value:
-    "true" when every application runs; "false" when nothing can serve (not ready, no answer, no
+    "true" when every application runs; "false" when nothing can serve (not ready, no
     application, an application unhealthy or failed); unchanged while applications deploy, so an
-    in-place Serve update does not take the pods out of the Service.
+    in-place Serve update does not take the pods out of the Service, and unchanged while the
+    dashboard does not answer: the dashboard (8265) failing says nothing about Serve's proxies
+    (8000), and pulling every pod out of the Service on one failed read would stop traffic the
+    proxies still serve (the unhealthy threshold still counts the silence).
     """
-    if not view.ready or view.details is None:
+    if not view.ready:
         return "false"
+    if view.details is None:
+        return None
     apps = view.apps()
     if not apps or any(a.status in _FAILED for a in apps.values()):
         return "false"

@@ -143,7 +143,7 @@ def test_unhealthy_reason(view: ServeView, unhealthy: bool) -> None:
     (_view(_app("a", "DEPLOY_FAILED")), "false"),
     (_view(), "false"),
     (ServeView("c1", False), "false"),
-    (ServeView("c1", True, None, "refused"), "false"),
+    (ServeView("c1", True, None, "refused"), None),    # dashboard silent: proxies may serve
 ])
 def test_serve_label(view: ServeView, label: str | None) -> None:
     assert serve_label(view) == label
