@@ -155,6 +155,8 @@ async def http_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]
     """The fake cluster behind its REST front (rayop.fakes.apiserver), through KubeClient.
 
     Real HTTP on 127.0.0.1, so real time: bookmarks every second keep the bookmark test short.
+    Plain HTTP (KubeClient sends its token without TLS; kubectl would not): asyncio's TLS costs
+    4x per request here (bench/rest.py), and TLS is exercised by tests/e2e and tests/kubectl.
     """
     from rayop.fakes.apiserver import ApiServer  # lazily: only this backend needs them
     from rayop.kube import KubeClient
@@ -162,7 +164,7 @@ async def http_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]
     clock = RealClock()
     fake = FakeCluster(clock=clock, seed=1, history=1000, bookmark_interval=1.0)
     fake.register_kind(WIDGET, validator=widget_causes)
-    async with ApiServer(fake) as server:
+    async with ApiServer(fake, tls=False) as server:
         path = server.write_kubeconfig(request.getfixturevalue("tmp_path") / "kubeconfig")
         client = await KubeClient.from_kubeconfig(path)
         try:
