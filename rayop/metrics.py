@@ -28,6 +28,7 @@ Controller metrics (:class:`ControllerMetrics`), labelled ``controller``:
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from .clock import Clock
+from .clock import Clock, RealClock
 
 __all__ = ["ControllerMetrics", "QueueMetrics", "WorkQueueMetrics"]
 
@@ -114,7 +115,9 @@ class QueueMetrics:
     """One queue's recorder: the queue calls it on add, get, done and retry."""
 
     def __init__(self, *, clock: Clock, depth: Callable[[], int]) -> None:
-        self._now = clock.monotonic
+        # The real clock's monotonic() is time.monotonic: call the C function directly (three
+        # calls per add/get/done cycle, each a Python frame saved).
+        self._now = time.monotonic if isinstance(clock, RealClock) else clock.monotonic
         self.depth = depth
         self.adds = 0
         self.retries = 0
