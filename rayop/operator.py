@@ -16,6 +16,8 @@ from .client import POD, RAYCLUSTER, RAYJOB, RAYSERVICE, SERVICE, Kind
 from .controller import Controller
 from .dashboard import DashboardProvider
 from .manager import Manager
+from .reconcile import Reconciler
+from .reconcile_events import FailureEvents
 from .reconcilers.raycluster import RayClusterReconciler
 from .reconcilers.rayjob import RayJobReconciler
 from .reconcilers.rayjob_metrics import RayJobMetrics
@@ -60,11 +62,16 @@ def add_ray_controllers(
         raise ValueError(f"unknown controllers: {', '.join(unknown)} (known: {CONTROLLERS})")
     rng = random.Random(opts.seed)
     added: list[Controller] = []
+
+    def reported(reconciler: Reconciler, kind: Kind) -> Reconciler:
+        return FailureEvents(reconciler, kind=kind, cache=manager.cache, events=manager.events)
+
     if "raycluster" in wanted:
         reconciler = RayClusterReconciler(manager.client, manager.cache, manager.events,
                                           clock=manager.clock)
         added.append(manager.add_controller(
-            "raycluster", reconciler, for_kind=RAYCLUSTER, owns=(POD, SERVICE),
+            "raycluster", reported(reconciler, RAYCLUSTER), for_kind=RAYCLUSTER,
+            owns=(POD, SERVICE),
             max_concurrent_reconciles=opts.max_concurrent_reconciles,
             reconcile_timeout=opts.reconcile_timeout,
         ))
@@ -76,7 +83,7 @@ def add_ray_controllers(
             metrics=RayJobMetrics(manager.registry),
         )
         added.append(manager.add_controller(
-            "rayjob", job, for_kind=RAYJOB, owns=(RAYCLUSTER,),
+            "rayjob", reported(job, RAYJOB), for_kind=RAYJOB, owns=(RAYCLUSTER,),
             max_concurrent_reconciles=opts.max_concurrent_reconciles,
             reconcile_timeout=opts.reconcile_timeout,
         ))
@@ -100,7 +107,9 @@ def _add_rayservice(
         metrics=RayServiceMetrics(manager.registry),
     )
     return manager.add_controller(
-        "rayservice", service, for_kind=RAYSERVICE, owns=(RAYCLUSTER, SERVICE),
+        "rayservice",
+        FailureEvents(service, kind=RAYSERVICE, cache=manager.cache, events=manager.events),
+        for_kind=RAYSERVICE, owns=(RAYCLUSTER, SERVICE),
         max_concurrent_reconciles=opts.max_concurrent_reconciles,
         reconcile_timeout=opts.reconcile_timeout,
     )
