@@ -159,7 +159,9 @@ async def test_failover_when_the_leader_stops_renewing(clock: VirtualClock) -> N
     guard.cancel()
     assert b.started, "the second candidate never took over"
     took = b.started[0] - last_renew
-    assert 15.0 <= took <= 15.0 + 2.0 + 2.0  # lease duration, plus retry to see it and to act
+    # lease duration plus one retry period (the worst case adds a second: one to see the last
+    # renew, one to act; here the two phases give 16.1 s)
+    assert 15.0 <= took <= 15.0 + 2.0
     await b.cancel()
 
 
@@ -297,7 +299,8 @@ async def test_a_manager_that_loses_its_lease_stops_writing_and_raises(
         await a.client.patch(CONFIGMAP, "x", {"data": {"late": "1"}}, namespace=NS)
     await b.wait_started()
     took_over = clock.monotonic()
-    assert took_over - 5 <= 15 + 2 + 2
+    # within lease duration plus one retry period of the moment the leader went silent (5 s)
+    assert took_over - 5 <= 15 + 2
     await clock.sleep(5)
     assert not guard.done()
     guard.cancel()
