@@ -12,7 +12,7 @@ import signal
 
 from rayop.cli import build_parser
 from rayop.cli_run import operate, resolve_flags
-from rayop.client import LEASE, RAYCLUSTER, RAYJOB, RAYSERVICE
+from rayop.client import LEASE, POD, RAYCLUSTER, RAYJOB, RAYSERVICE
 from rayop.clock import VirtualClock
 from rayop.errors import ServerError
 from rayop.fakes.cluster import FakeCluster
@@ -98,3 +98,53 @@ async def test_informers_that_cannot_sync_exit_1() -> None:
     code = await operate(cluster, FakeDashboards(clock=clock), run_args(), clock=clock)  # type: ignore[arg-type]
     await clock.aclose()
     assert code == 1
+
+
+JOB = {
+    "apiVersion": "ray.io/v1", "kind": "RayJob",
+    "metadata": {"name": "ours", "namespace": "default", "labels": {"owner": "rayop"}},
+    "spec": {"entrypoint": "python x.py", "rayClusterSpec": CLUSTER["spec"]},
+}
+
+
+async def test_selector_leaves_other_operators_objects_alone() -> None:
+    """`--selector owner=rayop`: labelled objects are reconciled, the rest never touched."""
+    clock = VirtualClock(auto_advance=True)
+    cluster = fake_cluster(clock)
+    kubelet = KubeletSimulator(cluster, clock=clock)
+    dashboards = FakeDashboards(clock=clock, alive=False)
+    kubelet.on_pod_change(dashboards.observe_pod)
+    await kubelet.start()
+    await cluster.create(RAYJOB, JOB, namespace="default")
+    theirs = {**JOB, "metadata": {"name": "theirs", "namespace": "default"}}
+    await cluster.create(RAYJOB, theirs, namespace="default")
+    theirs_cluster = {**CLUSTER, "metadata": {"name": "theirs-cluster", "namespace": "default"}}
+    await cluster.create(RAYCLUSTER, theirs_cluster, namespace="default")
+
+    def job(name: str) -> dict[str, object]:
+        return next(o for o in cluster.objects(RAYJOB) if o["metadata"]["name"] == name)
+
+    async def terminate_when_done() -> None:
+        await wait_for(clock, lambda: (job("ours").get("status") or {}).get("status")
+                       == "Succeeded")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = asyncio.ensure_future(terminate_when_done())
+    code = await operate(cluster, dashboards, run_args("--selector", "owner=rayop"),  # type: ignore[arg-type]
+                         clock=clock)
+    await killer
+    await kubelet.stop()
+    await clock.aclose()
+    assert code == 0
+    # the RayJob's cluster carries the job's labels, so rayop's RayCluster controller sees it
+    made = [c for c in cluster.objects(RAYCLUSTER) if c["metadata"]["name"].startswith("ours-")]
+    assert made and made[0]["metadata"]["labels"]["owner"] == "rayop"
+    # the unlabelled objects: no status, no finalizer, no cluster, no pods — left to the other
+    assert "status" not in job("theirs") and not job("theirs")["metadata"].get("finalizers")
+    assert not [c for c in cluster.objects(RAYCLUSTER) if c["metadata"]["name"].startswith(
+        "theirs-") and c["metadata"]["name"] != "theirs-cluster"]
+    other = next(c for c in cluster.objects(RAYCLUSTER)
+                 if c["metadata"]["name"] == "theirs-cluster")
+    assert "status" not in other
+    assert not [p for p in cluster.objects(POD)
+                if p["metadata"]["labels"].get("ray.io/cluster") == "theirs-cluster"]
