@@ -21,6 +21,7 @@ import structlog
 
 from .client import EVENT, ClusterClient, Obj
 from .clock import Clock, RealClock, format_time
+from .clock import timeout as clock_timeout
 from .errors import ApiError, NotFound
 
 __all__ = ["EventRecorder", "EventType"]
@@ -59,6 +60,7 @@ class EventRecorder:
         self._pending: asyncio.Queue[_Pending] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._seq = itertools.count()
+        self.recorded = 0
         self.written = 0
         self.dropped = 0
 
@@ -78,6 +80,7 @@ class EventRecorder:
             namespace=involved["namespace"], name=involved["name"],
         )
         queue = self._ensure_writer()
+        self.recorded += 1
         queue.put_nowait(_Pending(involved, type, reason, message[: self._max_message]))
 
     def normal(self, obj: Obj, reason: str, message: str) -> None:
@@ -93,9 +96,18 @@ class EventRecorder:
         if self._pending is not None:
             await self._pending.join()
 
-    async def aclose(self) -> None:
-        """Write what is pending, then stop the background writer."""
-        await self.flush()
+    async def aclose(self, *, timeout: float | None = None) -> None:
+        """Write what is pending (for at most ``timeout`` Clock seconds), then stop the writer.
+
+        Events still pending after ``timeout`` are dropped (and counted in :attr:`dropped`).
+        """
+        try:
+            async with clock_timeout(self._clock, timeout):
+                await self.flush()
+        except TimeoutError:
+            left = self.recorded - self.written - self.dropped
+            self.dropped += left
+            _log.warning("events not written before shutdown", dropped=left)
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -26,18 +26,23 @@ from .cache import Cache, TrackingClient, WriteTracker
 from .client import RAYCLUSTER, RAYJOB, RAYSERVICE, ClusterClient, Kind
 from .clock import Clock, RealClock
 from .controller import Controller
+from .errors import BadRequest
 from .events import EventRecorder
 from .handlers import Mapper, Predicate, enqueue_owner, enqueue_self
 from .leader import LeaderElectionConfig, LeaderElectionLost, LeaderElector
 from .metrics import ControllerMetrics, WorkQueueMetrics
 from .queue import WorkQueue
 from .reconcile import Reconciler, Request
+from .selectors import LabelSelector
 from .sharedinformers import CacheSyncTimeout, ScopedInformer, SharedInformers
 
 __all__ = ["RAY_KINDS", "CacheSyncTimeout", "LeaderElectionLost", "Manager", "ManagerOptions",
            "Watch"]
 
 _log = structlog.get_logger("rayop.manager")
+
+_EVENTS_FLUSH_TIMEOUT = 5.0
+"""How long a stopping manager waits for pending Events to be written."""
 
 
 RAY_KINDS: frozenset[Kind] = frozenset({RAYCLUSTER, RAYJOB, RAYSERVICE})
@@ -88,6 +93,10 @@ class Manager:
         options: ManagerOptions | None = None,
     ) -> None:
         self.options = options or ManagerOptions()
+        try:
+            LabelSelector.parse(self.options.label_selector)
+        except BadRequest as err:
+            raise ValueError(f"ManagerOptions.label_selector: {err}") from None
         self.clock = clock or RealClock()
         self.api = client
         self.informers = SharedInformers(
@@ -136,7 +145,7 @@ class Manager:
             name, reconciler, clock=self.clock, queue=queue,
             max_concurrent_reconciles=max_concurrent_reconciles,
             reconcile_timeout=reconcile_timeout, tracker=self.tracker,
-            metrics=self.controller_metrics,
+            metrics=self.controller_metrics, kind=for_kind.kind,
         )
         controller.watch(self.informer(for_kind), mapper=enqueue_self, predicate=predicate)
         for owned in owns:
@@ -245,5 +254,5 @@ class Manager:
             self._leader_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._leader_task
-        await self.events.aclose()
+        await self.events.aclose(timeout=_EVENTS_FLUSH_TIMEOUT)
         _log.info("manager stopped")

@@ -415,3 +415,25 @@ async def test_manager_exposes_controller_runtime_metric_names(clock: VirtualClo
             "controller_runtime_reconcile_total", {"controller": "cm", "result": "success"})
         assert total == 1
 
+
+
+# -- bad options, and a stop that an unresponsive API server cannot hold up ------------------------
+
+
+def test_a_malformed_label_selector_is_refused_naming_the_option() -> None:
+    with pytest.raises(ValueError, match=r"ManagerOptions\.label_selector"):
+        Manager(FakeCluster(), options=ManagerOptions(label_selector="team in (a"))
+
+
+async def test_stop_gives_pending_events_a_bounded_time(clock: VirtualClock) -> None:
+    plan = FaultPlan(seed=1)
+    plan.latency(3600, verb="create", kind=EVENT, times=None)  # the Event writes hang
+    cluster = FakeCluster(clock=clock, faults=plan)
+    rec = Seen(clock)
+    manager = manager_with(cluster, clock, rec)
+    async with running(manager):
+        manager.events.normal(cm("x"), "Hello", "an event that will not be written in time")
+        await clock.sleep(1)
+        stop_at = clock.monotonic()
+    assert clock.monotonic() - stop_at <= 5.0 + 0.01
+    assert manager.events.dropped == 1
