@@ -158,15 +158,32 @@ class FakeEnv:
 
     async def restart_manager(self, *, graceful: bool = False) -> None:
         """Stop the manager (cancelled mid-work unless ``graceful``) and start a fresh one."""
+        await self.stop_manager(graceful=graceful)
+        await self.start_manager()
+
+    async def stop_manager(self, *, graceful: bool = False) -> None:
+        """Stop the manager: cancelled mid-work (a crash) unless ``graceful``.
+
+        The cluster, the kubelet and the Ray heads go on; :meth:`start_manager` starts a new one.
+        """
         if graceful:
             await self._stop_manager()
         elif self._task is not None:
+            # A crash: reconciles in flight die where they are (a cancelled Manager.run would
+            # drain them gracefully first, which is a clean shutdown, not a crash).
+            for controller in self.manager.controllers:
+                await controller.cancel()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        self.manager = self._new_manager()
+
+    async def start_manager(self) -> None:
+        """Start a fresh manager (after :meth:`stop_manager`); it draws new random names."""
+        if self._task is not None:
+            raise RuntimeError("the manager is running")
         self.restarts += 1
+        self.manager = self._new_manager()
         await self._start_manager()
 
     # -- acting and looking --------------------------------------------------------------------

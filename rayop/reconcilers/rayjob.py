@@ -443,7 +443,15 @@ class RayJobReconciler:
             return
         status = dict(job.get("status") or {})
         spec = parse_spec(RayJobSpec, job)
-        if isinstance(spec, RayJobSpec) and status.get("jobDeploymentStatus") == "Running":
+        # Initializing with a ready cluster too: a crash between submitting and writing Running
+        # leaves a job that Ray runs and the status does not show yet (stopping an unknown id
+        # is harmless).
+        phase = status.get("jobDeploymentStatus")
+        cluster = self.cache.get(RAYCLUSTER, str(status.get("rayClusterName") or ""),
+                                 namespace=meta["namespace"])
+        may_run = phase == "Running" or (phase == "Initializing" and cluster is not None and (
+            cluster.get("status") or {}).get("state") == "ready")
+        if isinstance(spec, RayJobSpec) and may_run:
             await self._stop_job(_Ctx(job, spec, status, self.clock.now()))
         rest = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
         await self.client.replace(RAYJOB, {**job, "metadata": {**meta, "finalizers": rest}},

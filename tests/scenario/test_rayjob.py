@@ -29,7 +29,7 @@ from scenario_kit import (
 from rayop.client import POD, RAYCLUSTER, RAYJOB, SERVICE, Obj
 from rayop.clock import parse_time
 from rayop.dashboard import JobStatus, JobSubmission
-from rayop.errors import Conflict, ServerError
+from rayop.errors import Conflict, Invalid, ServerError
 from rayop.fakes.dashboard import FakeDashboard
 from rayop.fakes.env import FakeEnv
 from rayop.fakes.faults import FaultPlan
@@ -681,3 +681,60 @@ async def test_exactly_once_under_conflicts_cache_lag_500s_and_crashes(seed: int
         assert [j.submission_id for j in jobs] == [s["jobId"]]
         assert clusters(env) == [s["rayClusterName"]]     # one cluster, never a second
         assert plan.fired, "no fault fired: the test would prove nothing"
+
+
+async def test_deleting_a_rayjob_on_a_selected_cluster_stops_its_job_and_keeps_the_cluster(
+) -> None:
+    sample = yaml.safe_load((EXAMPLES / "manifests" / "raycluster-sample.yaml").read_text())
+    selecting = rayjob(rayClusterSpec=None, shutdownAfterJobFinishes=None,
+                       clusterSelector={"ray.io/cluster": "raycluster-sample"})
+    async with FakeEnv(seed=26) as env:
+        env.on_every_dashboard(lambda d: d.script_job(entrypoint=".", running=None))
+        await env.apply(sample)
+        await env.apply(selecting)
+        await until(env, "Running")
+        job_id = st(env)["jobId"]
+        await env.cluster.delete(RAYJOB, NAME, namespace="default")
+        await env.run_until(lambda: env.get(RAYJOB, NAME) is None, timeout=30)
+        await run_for(env, 5)
+        fake = dash(env, "raycluster-sample")
+        assert (await fake.get_job(job_id)).status == JobStatus.STOPPED  # type: ignore[union-attr]
+        assert clusters(env) == ["raycluster-sample"]
+
+
+async def test_deleted_between_submission_and_status_the_job_is_still_stopped() -> None:
+    async with FakeEnv(seed=27) as env:
+        hangs = []
+        env.on_every_dashboard(lambda d: (d.script_job(entrypoint=".", running=None),
+                                          hangs.append(d.inject("submit_job", latency=5,
+                                                                after=True))))
+        sample = yaml.safe_load((EXAMPLES / "manifests" / "raycluster-sample.yaml").read_text())
+        await env.apply(sample)
+        await env.apply(rayjob(rayClusterSpec=None, shutdownAfterJobFinishes=None,
+                               clusterSelector={"ray.io/cluster": "raycluster-sample"}))
+        await env.run_until(lambda: any(f.hits for f in hangs), timeout=60, step=0.5)
+        await env.stop_manager()                  # crash while Ray takes the submission
+        assert phase(env) == "Initializing" and submitted(env) == [st(env)["jobId"]]
+        await env.cluster.delete(RAYJOB, NAME, namespace="default")
+        await env.start_manager()
+        await env.run_until(lambda: env.get(RAYJOB, NAME) is None, timeout=30)
+        await run_for(env, 5)
+        [job] = await dash(env, "raycluster-sample").list_jobs()
+        assert job.status == JobStatus.STOPPED
+
+
+async def test_the_api_server_refuses_what_the_schema_forbids_naming_the_field() -> None:
+    async with FakeEnv(seed=28) as env:
+        with pytest.raises(Invalid, match="ttlSecondsAfterFinished"):
+            await env.apply(rayjob(ttlSecondsAfterFinished=-1))
+        with pytest.raises(Invalid, match="submissionMode"):
+            await env.apply(rayjob(submissionMode="Carrier pigeon"))
+        assert env.get(RAYJOB, NAME) is None
+
+
+async def test_a_name_too_long_for_its_cluster_is_invalid() -> None:
+    name = "a" * 48
+    async with FakeEnv(seed=29) as env:
+        await env.apply(rayjob(name))
+        await until(env, "Failed", name, timeout=30)
+        assert "metadata.name" in st(env, name)["message"] and clusters(env) == []
