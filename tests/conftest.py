@@ -10,8 +10,10 @@ on a tier that silently did not run.
 from __future__ import annotations
 
 import os
-from collections import Counter
+import sys
+from collections import Counter, defaultdict
 from collections.abc import Generator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,33 @@ REQUIRED_TIERS: dict[str, tuple[str, ...]] = {
 }
 
 _skips: Counter[str] = Counter()
+
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))  # `realapi` (the real API server harness) is importable
+
+_backend_of: dict[str, str] = {}
+
+
+def backend_of(item: pytest.Item) -> str | None:
+    """The backend a test runs on: the value of its parameter named ``*backend``, if any.
+
+    The suites written once for every backend (the ClusterClient contract suite, the end-to-end
+    scenarios) take such a parameter whose value is the backend's name (``fake``, ``http``,
+    ``kube``, ``realapi``).
+    """
+    callspec = getattr(item, "callspec", None)
+    for name, value in (callspec.params.items() if callspec is not None else ()):
+        if name.endswith("backend") and isinstance(value, str):
+            return value
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Remember each multi-backend test's backend, for the per-backend counts."""
+    for item in items:
+        if (backend := backend_of(item)) is not None:
+            _backend_of[item.nodeid] = backend
 
 
 def _required_tier(reason: str) -> str | None:
@@ -49,8 +78,33 @@ def pytest_runtest_makereport(
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """List every skip reason with its count, so a tier that did not run is visible."""
+    """List every skip reason with its count, so a tier that did not run is visible.
+
+    Then, per backend, how many tests ran (passed or failed) and how many skipped.
+    """
+    _per_backend(terminalreporter)
     if _skips:
         terminalreporter.section("skipped, by reason")
         for reason, count in _skips.most_common():
             terminalreporter.write_line(f"{count:5d}  {reason}")
+
+
+def _per_backend(terminalreporter: pytest.TerminalReporter) -> None:
+    counts: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    seen: set[str] = set()
+    for outcome in ("failed", "error", "passed", "skipped", "xfailed", "xpassed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            backend = _backend_of.get(nodeid)
+            if backend is None or nodeid in seen:  # a test with an error at teardown: once
+                continue
+            seen.add(nodeid)
+            counts[backend][outcome] += 1
+    if not counts:
+        return
+    terminalreporter.section("tests per backend")
+    for backend in sorted(counts):
+        tally = counts[backend]
+        ran = tally["passed"] + tally["failed"] + tally["error"] + tally["xpassed"]
+        detail = ", ".join(f"{tally[o]} {o}" for o in sorted(tally))
+        terminalreporter.write_line(f"{backend:>10}: {ran:4d} run ({detail})")

@@ -23,6 +23,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,8 +128,14 @@ def start_real_apiserver(
     binaries: Binaries | None = None,
     controller_manager: bool = True,
     timeout: float = 90.0,
+    before_controllers: Callable[[RealApiServer], object] | None = None,
 ) -> RealApiServer:
-    """Start etcd, kube-apiserver and (if built and wanted) kube-controller-manager."""
+    """Start etcd, kube-apiserver and (if built and wanted) kube-controller-manager.
+
+    ``before_controllers(server)`` runs once the API server is ready and before the controller
+    manager starts: install CRDs there, so the garbage collector knows their kinds from its
+    first discovery (it rediscovers only every 30 s).
+    """
     found = binaries or locate_binaries()
     manager = found.controller_manager if controller_manager else None
     workdir.mkdir(parents=True, exist_ok=True)
@@ -145,6 +152,8 @@ def start_real_apiserver(
     try:
         etcd_url = _start_etcd(server, found.etcd, deadline=started + timeout)
         _start_apiserver(server, found.apiserver, etcd_url, deadline=started + timeout)
+        if before_controllers is not None:
+            before_controllers(server)
         if manager is not None:
             _start_controller_manager(server, manager, deadline=started + timeout)
     except BaseException:

@@ -19,6 +19,25 @@ from realapi.cluster import RealApiServer, open_url
 
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
+_SESSION_CRDS: dict[str, dict[str, Any]] = {}
+
+
+def add_session_crd(crd: dict[str, Any]) -> None:
+    """Have the session's server (the ``real_apiserver`` fixture) install ``crd`` at start.
+
+    Call it at import time (from a conftest or a test module): the fixture installs every CRD
+    added by then before the controller manager starts, so the garbage collector watches the
+    kind from the beginning.
+    """
+    _SESSION_CRDS[crd["metadata"]["name"]] = crd
+
+
+def session_crds() -> list[dict[str, Any]]:
+    """rayop's CRDs plus every CRD given to :func:`add_session_crd`."""
+    from rayop.crds import generate_crds
+
+    return [*generate_crds(), *_SESSION_CRDS.values()]
+
 
 def install_crds(
     server: RealApiServer, crds: Iterable[dict[str, Any]], *, timeout: float = 30.0
@@ -59,8 +78,8 @@ def _version_of(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _established(crd: dict[str, Any]) -> bool:
-    conditions = crd.get("status", {}).get("conditions", [])
-    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+    conditions = (crd.get("status") or {}).get("conditions") or []  # null right after create
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
 def _request(server: RealApiServer, method: str, path: str, body: Any = None) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from realapi.cluster import BinariesMissing, RealApiServer, locate_binaries, start_real_apiserver
-from realapi.crds import install_rayop_crds
+from realapi.crds import install_crds, session_crds
 
 
 def availability() -> str | None:
@@ -34,15 +34,21 @@ def availability() -> str | None:
 
 @pytest.fixture(scope="session", name="real_apiserver")
 def real_apiserver_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealApiServer]:
-    """A running kube-apiserver (etcd, RBAC, admin token, rayop's CRDs) shared by the session."""
+    """A running kube-apiserver (etcd, RBAC, admin token, rayop's CRDs) shared by the session.
+
+    The CRDs (rayop's and those given to :func:`realapi.crds.add_session_crd`) are installed
+    before the controller manager starts.
+    """
     reason = availability()
     if reason is not None:
         if os.environ.get("RAYOP_REALAPI") == "require":
             pytest.fail(f"real API server required but unavailable: {reason}")
         pytest.skip(f"real kube-apiserver unavailable: {reason}")
-    server = start_real_apiserver(tmp_path_factory.mktemp("realapi"))
+    server = start_real_apiserver(
+        tmp_path_factory.mktemp("realapi"),
+        before_controllers=lambda started: install_crds(started, session_crds()),
+    )
     try:
-        install_rayop_crds(server)
         yield server
     finally:
         server.stop()
