@@ -30,7 +30,7 @@ from rayop.client import POD, RAYCLUSTER, RAYJOB, SERVICE, Obj
 from rayop.clock import parse_time
 from rayop.dashboard import JobStatus, JobSubmission
 from rayop.errors import Conflict, Invalid, ServerError
-from rayop.fakes.dashboard import FakeDashboard
+from rayop.fakes.dashboard import FakeDashboard, Fault
 from rayop.fakes.env import FakeEnv
 from rayop.fakes.faults import FaultPlan
 from rayop.fakes.kubelet import PodScript
@@ -704,10 +704,13 @@ async def test_deleting_a_rayjob_on_a_selected_cluster_stops_its_job_and_keeps_t
 
 async def test_deleted_between_submission_and_status_the_job_is_still_stopped() -> None:
     async with FakeEnv(seed=27) as env:
-        hangs = []
-        env.on_every_dashboard(lambda d: (d.script_job(entrypoint=".", running=None),
-                                          hangs.append(d.inject("submit_job", latency=5,
-                                                                after=True))))
+        hangs: list[Fault] = []
+
+        def setup(fake: FakeDashboard) -> None:
+            fake.script_job(entrypoint=".", running=None)
+            hangs.append(fake.inject("submit_job", latency=5, after=True))
+
+        env.on_every_dashboard(setup)
         sample = yaml.safe_load((EXAMPLES / "manifests" / "raycluster-sample.yaml").read_text())
         await env.apply(sample)
         await env.apply(rayjob(rayClusterSpec=None, shutdownAfterJobFinishes=None,
