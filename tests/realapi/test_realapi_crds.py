@@ -15,6 +15,7 @@ constraint is tried once per kind, on the first example that sets the field.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import uuid
@@ -166,10 +167,8 @@ async def test_real_server_accepts_and_refuses_as_the_fake(
     real_apiserver: RealApiServer, case: Case
 ) -> None:
     async with await KubeClient.from_kubeconfig(real_apiserver.kubeconfig) as client:
-        try:
+        with contextlib.suppress(AlreadyExists):
             await client.create(NAMESPACE, {"metadata": {"name": NAMESPACE_NAME}})
-        except AlreadyExists:
-            pass
         real = await outcome(client, case)
     fake = await on_fake(case)
     assert real == fake
