@@ -1,0 +1,112 @@
+"""`rayop run` as a process against an API server: kubeconfig, endpoints, leader lease, SIGTERM.
+
+The API server is the fake cluster's REST front (TLS, bearer token) on 127.0.0.1, in this test's
+event loop with the kubelet simulator; `rayop run` is a real subprocess that finds it through a
+kubeconfig given as ``RAYOP_KUBECONFIG``. It reconciles a RayCluster to ready, serves metrics and
+probes, holds the lease, and on SIGTERM drains, releases the lease and exits 0. Waits poll with a
+bound; nothing sleeps a fixed time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from rayop.client import LEASE, NAMESPACE, RAYCLUSTER, RAYJOB, RAYSERVICE, Obj
+from rayop.clock import RealClock
+from rayop.fakes.apiserver import ApiServer
+from rayop.fakes.cluster import FakeCluster
+from rayop.fakes.kubelet import KubeletSimulator
+from rayop.resources.schema import schema_validator
+
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTER: Obj = {
+    "apiVersion": "ray.io/v1", "kind": "RayCluster",
+    "metadata": {"name": "demo", "namespace": "default"},
+    "spec": {"headGroupSpec": {"template": {"spec": {"containers": [
+        {"name": "ray-head", "image": "rayproject/ray:2.9.0"}]}}},
+        "workerGroupSpecs": [{"groupName": "w", "replicas": 2, "template": {"spec": {
+            "containers": [{"name": "ray-worker", "image": "rayproject/ray:2.9.0"}]}}}]},
+}
+
+
+async def until(check: object, limit: float = 30.0) -> None:
+    wall = RealClock()
+    deadline = wall.monotonic() + limit
+    while not await check():  # type: ignore[operator]
+        assert wall.monotonic() < deadline, "not reached in time"
+        await wall.sleep(0.05)
+
+
+async def test_rayop_run_reconciles_serves_and_exits_0_on_sigterm(tmp_path: Path) -> None:
+    clock = RealClock()
+    cluster = FakeCluster(clock=clock)
+    for kind in (RAYCLUSTER, RAYJOB, RAYSERVICE):
+        cluster.register_kind(kind, validator=schema_validator(kind))
+    await cluster.create(NAMESPACE, {"apiVersion": "v1", "kind": "Namespace",
+                                     "metadata": {"name": "ops"}})
+    kubelet = KubeletSimulator(cluster, clock=clock, schedule_delay=0.05, start_delay=0.1,
+                               ready_delay=0.05)
+    async with ApiServer(cluster) as server:
+        kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+        await kubelet.start()
+        env = {**os.environ, "RAYOP_KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1",
+               "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1", "RAYOP_LOG_FORMAT": "json",
+               "RAYOP_LEADER_ELECT": "true", "RAYOP_LEADER_ELECTION_NAMESPACE": "ops"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "rayop.cli", "run", "--controllers=raycluster",
+            "--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0",
+            "--graceful-shutdown-timeout=5", cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            assert proc.stderr is not None
+            lines: list[str] = []
+
+            async def endpoints_line() -> re.Match[str] | None:
+                line = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()  # type: ignore[union-attr]
+                lines.append(line)
+                assert line, "".join(lines)
+                return re.search(r'"metrics": "127\.0\.0\.1:(\d+)", "probes": '
+                                 r'"127\.0\.0\.1:(\d+)"', line)
+
+            found = None
+            while found is None:
+                found = await endpoints_line()
+            metrics, probes = (f"http://127.0.0.1:{p}" for p in found.groups())
+            await cluster.create(RAYCLUSTER, CLUSTER, namespace="default")
+
+            async def ready() -> bool:
+                obj = await cluster.get(RAYCLUSTER, "demo", namespace="default")
+                return bool((obj.get("status") or {}).get("state") == "ready")
+
+            await until(ready)
+            async with aiohttp.ClientSession() as http:
+                async with http.get(probes + "/readyz") as answer:
+                    assert answer.status == 200
+                async with http.get(probes + "/healthz") as answer:
+                    assert answer.status == 200
+                async with http.get(metrics + "/metrics") as answer:
+                    text = await answer.text()
+            assert re.search(r'controller_runtime_reconcile_total\{controller="raycluster",'
+                             r'result="success"\} [1-9]', text)
+            lease = await cluster.get(LEASE, "rayop-leader", namespace="ops")
+            assert lease["spec"]["holderIdentity"]  # held by the process
+
+            proc.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(proc.wait(), 10)  # drain bound 5 s, plus start-up slack
+            rest = (await proc.stderr.read()).decode()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            await kubelet.stop()
+    assert code == 0, rest
+    assert '"exiting: stopped cleanly"' in rest
+    lease = await cluster.get(LEASE, "rayop-leader", namespace="ops")
+    assert lease["spec"]["holderIdentity"] == ""  # released: a successor takes over at once
