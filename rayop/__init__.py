@@ -3,7 +3,7 @@
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .cache import Cache, TrackingClient, WriteTracker, current_request
+from .cache import Cache, CacheSource, TrackingClient, WriteTracker, current_request
 from .client import (
     BUILTIN_KINDS,
     CONFIGMAP,
@@ -59,7 +59,7 @@ from .errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from .events import EventRecorder, EventType
+from .events import EventRecorder
 from .handlers import (
     EnqueueHandler,
     Mapper,
@@ -79,7 +79,7 @@ from .handlers import (
 from .informer import FuncHandler, Informer, InformerStatistics, ResourceEventHandler
 from .leader import LeaderElectionConfig, LeaderElectionLost, LeaderElector
 from .manager import RAY_KINDS, Manager, ManagerOptions, Watch
-from .metrics import ControllerMetrics, WorkQueueMetrics
+from .metrics import ControllerMetrics, QueueMetrics, WorkQueueMetrics
 from .operator import CONTROLLERS, OperatorOptions, add_ray_controllers
 from .patch import MalformedPatch, PatchError, PatchFailed, json_patch, merge_patch
 from .queue import QueueStatistics, ShutDown, WorkQueue
@@ -115,7 +115,7 @@ from .sharedinformers import (
     ScopedInformer,
     SharedInformers,
 )
-from .store import Store
+from .store import IndexFunc, ReplaceDiff, Store
 
 if TYPE_CHECKING:
     from .dashboard_http import HttpDashboardClient, HttpDashboards
@@ -161,6 +161,7 @@ __all__ = [
     "BadRequest",
     "BucketRateLimiter",
     "Cache",
+    "CacheSource",
     "CacheSyncTimeout",
     "Cause",
     "Clock",
@@ -175,7 +176,6 @@ __all__ = [
     "DashboardProvider",
     "EnqueueHandler",
     "EventRecorder",
-    "EventType",
     "ExponentialFailureRateLimiter",
     "FieldSelector",
     "Forbidden",
@@ -183,6 +183,7 @@ __all__ = [
     "Gone",
     "HttpDashboardClient",
     "HttpDashboards",
+    "IndexFunc",
     "Informer",
     "InformerStatistics",
     "Invalid",
@@ -215,6 +216,7 @@ __all__ = [
     "Predicate",
     "Problem",
     "PropagationPolicy",
+    "QueueMetrics",
     "QueueStatistics",
     "RateLimiter",
     "RayCluster",
@@ -223,6 +225,7 @@ __all__ = [
     "RayopError",
     "RealClock",
     "Reconciler",
+    "ReplaceDiff",
     "Request",
     "Requirement",
     "ResourceEventHandler",
