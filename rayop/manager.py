@@ -249,10 +249,13 @@ class Manager:
         )
         if not all(r is True for r in results):
             _log.warning("graceful shutdown timed out; in-flight reconciles were cancelled")
+        # Pending Events are written while the lease is still held (and dropped if it is lost),
+        # so no Event is written by a manager that another may already have replaced.
+        lost = self.elector is not None and self.elector.lost.is_set()
+        await self.events.aclose(timeout=0.0 if lost else _EVENTS_FLUSH_TIMEOUT)
         await self.informers.stop_all()
         if self._leader_task is not None:
             self._leader_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._leader_task
-        await self.events.aclose(timeout=_EVENTS_FLUSH_TIMEOUT)
         _log.info("manager stopped")
