@@ -42,6 +42,7 @@ __all__ = [
     "Flag",
     "add_common_flags",
     "configure_run",
+    "dashboards_for",
     "env_name",
     "operate",
     "resolve_flags",
@@ -271,7 +272,6 @@ def manager_options(args: argparse.Namespace) -> ManagerOptions:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from .dashboard_http import HttpDashboards
     from .kube import KubeClient, KubeConfigError
 
     try:
@@ -279,16 +279,27 @@ async def _run(args: argparse.Namespace) -> int:
     except KubeConfigError as err:
         _log.error("no cluster to run against", error=str(err))
         return 1
-    locator = DashboardLocator()
-    if args.dashboard_access == "proxy":
-        locator = DashboardLocator(mode="api-proxy", api_server=client.host,
-                                   api_headers=_auth_headers(client))
-    dashboards = HttpDashboards(locator)
+    dashboards = dashboards_for(client, args.dashboard_access)
     try:
         return await operate(client, dashboards, args)
     finally:
         await dashboards.aclose()
         await client.close()
+
+
+def dashboards_for(client: Any, access: str) -> Any:
+    """The dashboard clients ``--dashboard-access`` asks for, on the real backend ``client``.
+
+    ``proxy`` goes through the API server's service proxy with the kube client's own HTTP session
+    (its TLS: the cluster's CA, client certificates) and bearer token, if it has one.
+    """
+    from .dashboard_http import HttpDashboards
+
+    if access != "proxy":
+        return HttpDashboards(DashboardLocator())
+    locator = DashboardLocator(mode="api-proxy", api_server=client.host,
+                               api_headers=_auth_headers(client))
+    return HttpDashboards(locator, session=client.api_client.rest_client.pool_manager)
 
 
 async def operate(
@@ -352,5 +363,12 @@ def _ready(manager: Manager) -> tuple[bool, str]:
 
 
 def _auth_headers(client: Any) -> dict[str, str]:
-    token = getattr(client.api_client.configuration, "api_key", {}).get("authorization")
-    return {"Authorization": token} if token else {}
+    """The bearer token kubernetes-asyncio sends (``api_key["BearerToken"]``), as a header."""
+    config = client.api_client.configuration
+    token = (config.api_key or {}).get("BearerToken")
+    if not token:
+        return {}
+    prefix = (config.api_key_prefix or {}).get("BearerToken")
+    if prefix and not str(token).startswith(prefix):
+        token = f"{prefix} {token}"
+    return {"Authorization": str(token)}

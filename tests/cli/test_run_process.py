@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from rayop.client import LEASE, NAMESPACE, RAYCLUSTER, RAYJOB, RAYSERVICE, Obj
 from rayop.clock import RealClock
@@ -110,3 +111,30 @@ async def test_rayop_run_reconciles_serves_and_exits_0_on_sigterm(tmp_path: Path
     assert '"exiting: stopped cleanly"' in rest
     lease = await cluster.get(LEASE, "rayop-leader", namespace="ops")
     assert lease["spec"]["holderIdentity"] == ""  # released: a successor takes over at once
+
+
+async def test_proxy_dashboard_access_goes_through_the_api_server_with_its_tls_and_token(
+    tmp_path: Path,
+) -> None:
+    """`--dashboard-access proxy`: the dashboard is asked through the API server's service
+    proxy, on the kube client's TLS session (the kubeconfig's CA) with its bearer token."""
+    from rayop.cli_run import dashboards_for
+    from rayop.errors import DashboardError
+    from rayop.kube import KubeClient
+
+    cluster = FakeCluster(clock=RealClock())
+    async with ApiServer(cluster) as server:
+        path = server.write_kubeconfig(tmp_path / "kubeconfig")
+        before = server.requests
+        async with await KubeClient.from_kubeconfig(path) as client:
+            dashboards = dashboards_for(client, "proxy")
+            dashboard = dashboards.for_cluster("team-a", "demo")
+            assert dashboard.address.dashboard_url == (
+                f"{client.host}/api/v1/namespaces/team-a/services/demo-head-svc:dashboard/proxy")
+            # The front serves no service proxy: its 404 Status proves the request got in
+            # (TLS verified against the kubeconfig's CA, the token accepted — not a 401).
+            with pytest.raises(DashboardError) as info:
+                await dashboard.list_jobs()
+            assert info.value.status == 404, info.value
+            await dashboards.aclose()
+        assert server.requests > before
