@@ -196,7 +196,7 @@ def _make_env(args: argparse.Namespace, out: TextIO) -> tuple[Any, Any]:
         return FakeEnv(seed=args.seed, controllers=args.controllers, operator=options), None
     from .fakes.realray import RealRayHead, RealRayHeads
 
-    clock = VirtualClock(auto_advance=False)  # paced to the wall clock by _pace
+    clock = VirtualClock(auto_advance=False)  # paced: follows the wall clock (FakeEnv)
 
     def started(head: RealRayHead) -> None:
         print(f"real Ray head for RayCluster {head.key[0]}/{head.key[1]}: dashboard "
@@ -205,21 +205,11 @@ def _make_env(args: argparse.Namespace, out: TextIO) -> tuple[Any, Any]:
 
     heads = RealRayHeads(clock=clock, on_start=started)
     env = FakeEnv(seed=args.seed, controllers=args.controllers, clock=clock, provider=heads,
+                  paced=True,
                   operator=OperatorOptions(seed=args.seed, job_poll_interval=1.0,
                                            max_concurrent_reconciles=workers))
     env.kubelet.on_pod_change(heads.observe_pod)
     return env, heads
-
-
-async def _pace(clock: VirtualClock, step: float = 0.05) -> None:
-    """Advance ``clock`` with the wall clock, forever."""
-    wall = RealClock()
-    last = wall.monotonic()
-    while True:
-        await wall.sleep(step)
-        now = wall.monotonic()
-        await clock.advance(now - last)
-        last = now
 
 
 async def _dev(args: argparse.Namespace, *, out: TextIO) -> int:
@@ -229,7 +219,6 @@ async def _dev(args: argparse.Namespace, *, out: TextIO) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    pacer = loop.create_task(_pace(env.clock), name="rayop-dev-pacer") if heads else None
     try:
         async with env:
             endpoints = Endpoints(env.manager.registry,
@@ -248,10 +237,6 @@ async def _dev(args: argparse.Namespace, *, out: TextIO) -> int:
                     await api.stop()
                 await endpoints.stop()
     finally:
-        if pacer is not None:
-            pacer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pacer
         if heads is not None:
             print("stopping the real Ray heads", file=out, flush=True)
             await heads.aclose()
