@@ -19,6 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from rayop.cli import build_parser
 from rayop.client import LEASE, NAMESPACE, RAYCLUSTER, RAYJOB, RAYSERVICE, Obj
 from rayop.clock import RealClock
 from rayop.fakes.apiserver import ApiServer
@@ -138,3 +139,59 @@ async def test_proxy_dashboard_access_goes_through_the_api_server_with_its_tls_a
             assert info.value.status == 404, info.value
             await dashboards.aclose()
         assert server.requests > before
+
+
+async def test_in_cluster_configuration_when_there_is_no_kubeconfig(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --kubeconfig, no $KUBECONFIG, no ~/.kube/config, KUBERNETES_SERVICE_HOST set: the pod's
+    service account is used (its token and CA files, here pointed at the REST front's)."""
+    import base64
+
+    from rayop import cli_run
+    from rayop.kube import KubeClient
+
+    clock = RealClock()
+    cluster = FakeCluster(clock=clock)
+    for kind in (RAYCLUSTER, RAYJOB, RAYSERVICE):
+        cluster.register_kind(kind, validator=schema_validator(kind))
+    kubelet = KubeletSimulator(cluster, clock=clock, schedule_delay=0.05, start_delay=0.1,
+                               ready_delay=0.05)
+    async with ApiServer(cluster) as server:
+        ca = base64.b64decode(server.kubeconfig()["clusters"][0]["cluster"][
+            "certificate-authority-data"])
+        (tmp_path / "ca.crt").write_bytes(ca)
+        (tmp_path / "token").write_text(server.token)
+        for name in ("KUBECONFIG", "RAYOP_KUBECONFIG", "RAYOP_CONTEXT"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HOME", str(tmp_path))
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.port))
+        used: list[bool] = []
+        original = KubeClient.in_cluster.__func__  # type: ignore[attr-defined]
+
+        async def in_cluster(cls: type[KubeClient], **options: object) -> KubeClient:
+            used.append(True)  # the service-account files live elsewhere in a test
+            return await original(cls, token_file=str(tmp_path / "token"),  # type: ignore[no-any-return]
+                                  ca_file=str(tmp_path / "ca.crt"), **options)
+
+        monkeypatch.setattr(KubeClient, "in_cluster", classmethod(in_cluster))
+        await kubelet.start()
+        await cluster.create(RAYCLUSTER, CLUSTER, namespace="default")
+        args = cli_run.resolve_flags(build_parser().parse_args([
+            "run", "--controllers=raycluster", "--metrics-bind-address=0",
+            "--health-probe-bind-address=0"]), {})
+
+        async def stop_when_ready() -> None:
+            async def ready() -> bool:
+                obj = await cluster.get(RAYCLUSTER, "demo", namespace="default")
+                return bool((obj.get("status") or {}).get("state") == "ready")
+
+            await until(ready)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        stopper = asyncio.ensure_future(stop_when_ready())
+        code = await cli_run._run(args)  # what `rayop run` runs, after parsing
+        await stopper
+        await kubelet.stop()
+    assert used == [True] and code == 0
