@@ -1,4 +1,4 @@
-"""The generated RBAC on a real kube-apiserver: the operator, as its ServiceAccount, is never denied.
+"""The generated RBAC on a real kube-apiserver: rayop, as its ServiceAccount, is never denied.
 
 `rayop manifests`' Namespace, ServiceAccount, ClusterRole, ClusterRoleBinding and leader-election
 Role are created on the real API server (RBAC authorization on); the manager then runs with a token
@@ -11,6 +11,7 @@ API server tier (``RAYOP_REALAPI``), skipped naming the missing binaries otherwi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import ssl
@@ -35,8 +36,8 @@ from rayop.manifests import ManifestOptions, build_manifests
 from rayop.operator import OperatorOptions, add_ray_controllers
 
 pytest.importorskip("realapi.fixtures")
-from realapi.cluster import RealApiServer  # noqa: E402
-from realapi.fixtures import real_apiserver_fixture  # noqa: E402, F401
+from realapi.cluster import RealApiServer
+from realapi.fixtures import real_apiserver_fixture  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = {
@@ -134,7 +135,7 @@ async def test_the_operator_as_its_service_account_is_never_denied(
         recorder = DenialRecorder(operator_client)
         election = LeaderElectionConfig(name=f"{opts.name}-leader", namespace=opts.namespace,
                                         identity="rbac-test")
-        manager = Manager(recorder, clock=clock, options=ManagerOptions(  # type: ignore[arg-type]
+        manager = Manager(recorder, clock=clock, options=ManagerOptions(
             leader_election=election, graceful_shutdown_timeout=5.0, sync_timeout=30.0))
         add_ray_controllers(manager, dashboards, options=OperatorOptions(
             seed=5, job_poll_interval=0.1, service_poll_interval=0.1))
@@ -179,15 +180,11 @@ async def test_the_operator_as_its_service_account_is_never_denied(
         if kubelet is not None:
             await kubelet.stop()
         for ns in (work, opts.namespace):
-            try:
+            with contextlib.suppress(ApiError):
                 await admin.delete(NAMESPACE, ns)
-            except ApiError:
-                pass
-        for kind in ("ClusterRoleBinding", "ClusterRole"):
-            try:
-                await admin.delete(KINDS[kind], opts.name)
-            except ApiError:
-                pass
+        for role_kind in ("ClusterRoleBinding", "ClusterRole"):
+            with contextlib.suppress(ApiError):
+                await admin.delete(KINDS[role_kind], opts.name)
         if operator_client is not None:
             await operator_client.close()
         await admin.close()
