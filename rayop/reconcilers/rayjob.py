@@ -13,10 +13,13 @@ only when it changed::
      └──► ValidationFailed (until the spec changes)
 
 Exactly once: the submission id is chosen and written to status — with the object's
-resourceVersion as a precondition, so a stale read cannot choose a second one — before anything is
-submitted; every submission first asks Ray whether that id is already known, and Ray's "already
-exists" answer counts as submitted. A crash, a conflict or a lagging cache anywhere on the path
-therefore re-runs the same idempotent steps and never submits twice.
+resourceVersion as a precondition, as every status write, so a stale read can neither choose a
+second id nor move the RayJob back a phase — before anything is submitted. The head pod it goes to
+is written next (condition ``JobSubmitted=Unknown``), so a head lost before the status says Running
+counts as a lost attempt instead of a silent resubmission. Every submission first asks Ray whether
+that id is already known, and Ray's "already exists" answer counts as submitted. A crash, a
+conflict or a lagging cache anywhere on the path therefore re-runs the same idempotent steps and
+never submits twice.
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ class Step:
 
     status: Obj = field(default_factory=dict)
     requeue_after: float | None = None
-    conditions: list[tuple[str, bool, str, str]] = field(default_factory=list)
+    conditions: list[tuple[str, bool | None, str, str]] = field(default_factory=list)
 
     def to(self, deployment: str | None, **fields: object) -> Step:
         """Move to ``deployment`` status (None: back to New), setting ``fields`` too."""
@@ -208,7 +211,7 @@ class RayJobReconciler:
         step.status["dashboardURL"] = _dashboard_url(ctx)
         if ctx.spec.submission_mode == "InteractiveMode" and not ctx.spec.job_id:
             return step.to("Waiting", message="waiting for spec.jobId (InteractiveMode)")
-        return await self._submit(ctx, step)
+        return await self._submit(ctx, step, _head_pod(cluster))
 
     async def _waiting(self, ctx: _Ctx) -> Step:
         if ctx.spec.suspend:
@@ -268,11 +271,25 @@ class RayJobReconciler:
 
     # -- the submit path -----------------------------------------------------------------------
 
-    async def _submit(self, ctx: _Ctx, step: Step) -> Step:
+    async def _submit(self, ctx: _Ctx, step: Step, head: str) -> Step:
         submission_id = str(ctx.status.get("jobId") or "")
+        marked = _submitting_on(ctx.status, submission_id)
+        if marked is None:
+            # First say where the job is about to go: if that head is lost before the status
+            # says Running, the next pass knows the job may have started there.
+            step.conditions.append((COND_SUBMITTED, None, "Submitting",
+                                    f"{submission_id} on head pod {head}"))
+            step.requeue_after = 0.0
+            return step.to("Initializing", message=f"submitting {submission_id}")
         dashboard = self.dashboards.for_cluster(ctx.namespace, ctx.cluster_name)
         try:
             known = await dashboard.get_job(submission_id)
+            if known is None and marked != head:
+                # Ray forgot the id with its old head: the job may have run there. Resubmitting
+                # could run it twice; count the attempt as lost, as a head loss while Running.
+                return self._attempt_failed(
+                    ctx, "JobLost", f"the head pod {marked} was lost while {submission_id} was "
+                    "being submitted", conditions=step.conditions)
             if known is None:
                 await dashboard.submit_job(submission_for(ctx.spec, submission_id))
                 self.events.normal(ctx.job, "Submitted", f"Submitted Ray job {submission_id}")
@@ -301,7 +318,8 @@ class RayJobReconciler:
         return step
 
     def _attempt_failed(self, ctx: _Ctx, reason: str, message: str, *,
-                        conditions: list[tuple[str, bool, str, str]], ray_status: str | None = None,
+                        conditions: list[tuple[str, bool | None, str, str]],
+                        ray_status: str | None = None,
                         end: str | None = None) -> Step:
         failed = int(ctx.status.get("failed") or 0) + 1
         limit = ctx.spec.backoff_limit or 0
@@ -409,10 +427,12 @@ class RayJobReconciler:
         new["observedGeneration"] = generation
         if not status_changed(ctx.status, new):
             return
-        patch: Obj = {"status": {**new, **{k: v for k, v in step.status.items() if v is None}}}
-        if "jobId" in step.status or "rayClusterName" in step.status:
-            # Choosing names is the one write that must not race: make it optimistic.
-            patch["metadata"] = {"resourceVersion": ctx.job["metadata"]["resourceVersion"]}
+        # Every status write is optimistic (the resourceVersion read is a precondition): a step
+        # decided on a stale read — a lagging cache, a fresh informer's stale list after a
+        # restart — must not move the RayJob back (Running to Initializing would resubmit after
+        # a head loss) nor choose a second submission id.
+        patch: Obj = {"status": {**new, **{k: v for k, v in step.status.items() if v is None}},
+                      "metadata": {"resourceVersion": ctx.job["metadata"]["resourceVersion"]}}
         # A Conflict propagates: the controller retries, and the next reconcile decides again.
         await self.client.patch_status(RAYJOB, ctx.name, patch, namespace=ctx.namespace)
         start, end = new.get("startTime"), new.get("endTime")
@@ -478,6 +498,23 @@ def _cluster_body(ctx: _Ctx) -> Obj:
         },
         "spec": spec_dict,
     }
+
+
+def _head_pod(cluster: Obj) -> str:
+    """The name of the cluster's head pod, as its status reports it ("" when unknown)."""
+    return str(((cluster.get("status") or {}).get("head") or {}).get("podName") or "")
+
+
+def _submitting_on(status: Obj, submission_id: str) -> str | None:
+    """The head pod ``submission_id`` was being submitted to, if a pass said so; else None."""
+    for cond in status.get("conditions") or []:
+        if cond.get("type") != COND_SUBMITTED:
+            continue
+        prefix = f"{submission_id} on head pod "
+        message = str(cond.get("message") or "")
+        if cond.get("status") == "Unknown" and message.startswith(prefix):
+            return message[len(prefix):]
+    return None
 
 
 def _dashboard_url(ctx: _Ctx) -> str:

@@ -63,17 +63,20 @@ def seed_status(deployment_status: str | None, job_status: str | None) -> str:
 def with_condition(
     status: Obj,
     type_: str,
-    state: bool,
+    state: bool | None,
     reason: str,
     message: str = "",
     *,
     generation: int | None,
     now: datetime,
 ) -> None:
-    """Set one condition in a status dict, with Kubernetes' transition-time rules."""
+    """Set one condition in a status dict, with Kubernetes' transition-time rules.
+
+    ``state`` None writes ``Unknown``.
+    """
     current: Any = status.get("conditions") or []
     conditions = [Condition.model_validate(c) for c in current if isinstance(c, dict)]
-    value: ConditionStatus = "True" if state else "False"
+    value: ConditionStatus = "Unknown" if state is None else "True" if state else "False"
     updated = set_condition(
         conditions, type_=type_, status=value, reason=reason, message=message,
         observed_generation=generation, now=now,

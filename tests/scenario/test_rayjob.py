@@ -6,7 +6,9 @@ the truth in the seed's words and KubeRay's, and nothing is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import itertools
 import json
 import random
 import re
@@ -29,7 +31,7 @@ from scenario_kit import (
 from rayop.client import POD, RAYCLUSTER, RAYJOB, SERVICE, Obj
 from rayop.clock import parse_time
 from rayop.dashboard import JobStatus, JobSubmission
-from rayop.errors import Conflict, Invalid, ServerError
+from rayop.errors import ApiError, Conflict, Invalid, ServerError
 from rayop.fakes.dashboard import FakeDashboard, Fault
 from rayop.fakes.env import FakeEnv
 from rayop.fakes.faults import FaultPlan
@@ -741,3 +743,89 @@ async def test_a_name_too_long_for_its_cluster_is_invalid() -> None:
         await env.apply(rayjob(name))
         await until(env, "Failed", name, timeout=30)
         assert "metadata.name" in st(env, name)["message"] and clusters(env) == []
+
+
+# -- chaos: suspend flips, crashes, head losses and API faults together ---------------------------
+
+# Seeds past 40 are runs that once found bugs (a stale read moving Running back to Initializing;
+# a submission whose answer was lost, then its head): kept as regressions.
+CHAOS_SEEDS = [*range(40), 112, 113, 166, 210, 262, 282]
+
+ALLOWED_MOVES = {
+    (None, "Initializing"), (None, "Suspended"),
+    ("Initializing", "Running"), ("Initializing", "Waiting"), ("Initializing", "Suspending"),
+    ("Initializing", "Failed"), ("Initializing", "Retrying"),
+    ("Running", "Complete"), ("Running", "Failed"), ("Running", "Retrying"),
+    ("Running", "Suspending"),
+    ("Retrying", None), ("Suspending", "Suspended"), ("Suspended", None),
+}
+"""The jobDeploymentStatus transitions of the life cycle (None: new, after a retry or resume)."""
+
+
+@pytest.mark.parametrize("seed", CHAOS_SEEDS)
+async def test_chaos_never_runs_a_submission_twice_and_ends_consistent(seed: int) -> None:
+    rng = random.Random(seed)
+    plan = FaultPlan(seed=seed)
+    async with FakeEnv(seed=seed, faults=plan) as env:
+        env.on_every_dashboard(lambda d: d.script_job(entrypoint=".", running=15))
+        env.on_every_dashboard(_ray_faults)
+        await env.apply(rayjob(backoffLimit=1))
+        log = StatusLog(env, RAYJOB, NAME).__enter__()
+        _api_faults(plan, rng)
+        for _ in range(rng.randint(3, 10)):
+            await run_for(env, rng.choice([0.5, 1, 2, 4, 7]), step=0.5)
+            action = rng.random()
+            if action < 0.5:
+                suspended = bool(env.get(RAYJOB, NAME)["spec"].get("suspend"))  # type: ignore[index]
+                with contextlib.suppress(ApiError):   # the API faults hit the test's writes too
+                    await env.apply(rayjob(backoffLimit=1, suspend=not suspended))
+            elif action < 0.7:
+                await env.restart_manager()
+            elif action < 0.8:
+                heads = [p for p in env.cluster.objects(POD)
+                         if p["metadata"]["labels"].get("ray.io/node-type") == "head"]
+                if heads:
+                    env.kubelet.fail_pod("default", heads[0]["metadata"]["name"])
+        plan.clear()
+        await env.apply(rayjob(backoffLimit=1, suspend=False))
+        await env.run_until(lambda: phase(env) in ("Complete", "Failed"), timeout=900)
+        await run_for(env, 60)
+        s = st(env)
+        ids = submitted(env)
+        assert len(ids) == len(set(ids)), ids           # no submission id ever taken twice
+        assert s["jobId"] == ids[-1]
+        running = [j for f in env.dashboards.clusters().values() if f.alive
+                   for j in await f.list_jobs() if not j.status.terminal]
+        assert running == []                            # no job left behind...
+        assert clusters(env) in ([], [s["rayClusterName"]])   # ...nor a cluster
+        log.__exit__()
+        phases = log.values("jobDeploymentStatus")
+        moves = set(itertools.pairwise(phases))
+        assert moves <= ALLOWED_MOVES, moves - ALLOWED_MOVES   # never backwards on a stale read
+
+
+async def test_a_head_lost_while_a_submission_answer_was_lost_counts_as_a_lost_attempt() -> None:
+    async with FakeEnv(seed=30) as env:
+        fakes: list[FakeDashboard] = []
+
+        def setup(fake: FakeDashboard) -> None:
+            fakes.append(fake)
+            fake.script_job(entrypoint=".", running=60)
+            if len(fakes) == 1:
+                fake.inject("submit_job", status=500, after=True)   # Ray takes it; answer lost
+                fake.inject("get_job", status=500, skip=1, times=None)  # and Ray goes quiet
+
+        env.on_every_dashboard(setup)
+        await env.apply(rayjob(backoffLimit=1))
+        await env.run_until(lambda: len(submitted(env)) == 1, timeout=60, step=0.5)
+        await run_for(env, 5)
+        first = st(env)
+        assert first["jobDeploymentStatus"] == "Initializing"   # it does not know it submitted
+        [head] = pods_of(env, first["rayClusterName"], node_type="head")
+        env.kubelet.fail_pod("default", head["metadata"]["name"])   # the job dies with it
+        fakes[0].clear_faults()
+        await env.run_until(lambda: st(env).get("failed") == 1, timeout=60)
+        assert "JobLost" in reasons(env, about=NAME)
+        await until(env, "Succeeded", timeout=300)
+        ids = submitted(env)
+        assert len(ids) == 2 and ids[0] == first["jobId"] != ids[1]   # never resubmitted
