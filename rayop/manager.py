@@ -117,6 +117,7 @@ class Manager:
         self.controllers: list[Controller] = []
         self.elector: LeaderElector | None = None
         self._started = asyncio.Event()
+        self._running = False
         self._stopping = asyncio.Event()
         self._leader_task: asyncio.Task[None] | None = None
 
@@ -138,7 +139,13 @@ class Manager:
         max_concurrent_reconciles: int = 1,
         reconcile_timeout: float | None = None,
     ) -> Controller:
-        """Add a controller of ``for_kind`` that also reacts to the kinds it owns and watches."""
+        """Add a controller of ``for_kind`` that also reacts to the kinds it owns and watches.
+
+        Controllers are added before :meth:`run`: their informers must sync before any worker
+        reads the cache. Adding one to a running manager raises ``RuntimeError``.
+        """
+        if self._running:
+            raise RuntimeError(f"add controller {name!r} before Manager.run(), not after")
         queue: WorkQueue[Request] = WorkQueue(clock=self.clock, name=name,
                                               metrics=self.queue_metrics)
         controller = Controller(
@@ -179,6 +186,9 @@ class Manager:
 
     async def run(self) -> None:
         """Run until :meth:`stop` is called (returns) or the lease is lost (raises)."""
+        if self._running:
+            raise RuntimeError("Manager.run() is already running")
+        self._running = True
         self.informers.start_all()
         try:
             try:
@@ -197,12 +207,14 @@ class Manager:
             await self._until_stop_or(lost)
         finally:
             task = asyncio.current_task()
-            if task is not None and task.cancelling():
+            killed = task is not None and task.cancelling() > 0
+            if killed:
                 # Killed: shut down in full all the same. The cancellation has arrived; clear its
                 # count, or every clean-up step that waits on a cancelled task (informers,
                 # timeouts) takes that task's CancelledError for its own and stops half-way.
+                assert task is not None
                 task.uncancel()
-            await self._shutdown()
+            await self._shutdown(graceful=not killed)
 
     async def _lead(self) -> asyncio.Event | None:
         """Wait for leadership; return the event set when it is lost (None if stopped first)."""
@@ -242,17 +254,28 @@ class Manager:
         """Ask :meth:`run` to shut down gracefully and return."""
         self._stopping.set()
 
-    async def _shutdown(self) -> None:
-        timeout = self.options.graceful_shutdown_timeout
-        results = await asyncio.gather(
-            *(c.stop(drain_timeout=timeout) for c in self.controllers), return_exceptions=True
-        )
-        if not all(r is True for r in results):
-            _log.warning("graceful shutdown timed out; in-flight reconciles were cancelled")
+    async def _shutdown(self, *, graceful: bool = True) -> None:
+        """Stop controllers (draining them if ``graceful``), events, informers, then the lease.
+
+        A cancelled :meth:`run` is not graceful: reconciles in progress are cancelled at once
+        and pending Events dropped, as when the process is killed.
+        """
+        if graceful:
+            timeout = self.options.graceful_shutdown_timeout
+            results = await asyncio.gather(
+                *(c.stop(drain_timeout=timeout) for c in self.controllers),
+                return_exceptions=True,
+            )
+            if not all(r is True for r in results):
+                _log.warning("graceful shutdown timed out; in-flight reconciles were cancelled")
+        else:
+            for controller in self.controllers:
+                await controller.cancel()
         # Pending Events are written while the lease is still held (and dropped if it is lost),
         # so no Event is written by a manager that another may already have replaced.
         lost = self.elector is not None and self.elector.lost.is_set()
-        await self.events.aclose(timeout=0.0 if lost else _EVENTS_FLUSH_TIMEOUT)
+        flush = _EVENTS_FLUSH_TIMEOUT if graceful and not lost else 0.0
+        await self.events.aclose(timeout=flush)
         await self.informers.stop_all()
         if self._leader_task is not None:
             self._leader_task.cancel()

@@ -437,3 +437,38 @@ async def test_stop_gives_pending_events_a_bounded_time(clock: VirtualClock) -> 
         stop_at = clock.monotonic()
     assert clock.monotonic() - stop_at <= 5.0 + 0.01
     assert manager.events.dropped == 1
+
+
+# -- misuse and being killed -------------------------------------------------------------------
+
+
+async def test_controllers_are_added_before_run_and_run_runs_once(clock: VirtualClock) -> None:
+    cluster = FakeCluster(clock=clock)
+    rec = Seen(clock)
+    manager = manager_with(cluster, clock, rec)
+    async with running(manager):
+        with pytest.raises(RuntimeError, match=r"before Manager\.run"):
+            manager.add_controller("late", Seen(clock), for_kind=SECRET)
+        with pytest.raises(RuntimeError, match="already running"):
+            await manager.run()
+
+
+async def test_a_cancelled_run_stops_at_once_and_leaves_nothing_running(
+    clock: VirtualClock,
+) -> None:
+    cluster = FakeCluster(clock=clock)
+    await cluster.create(CONFIGMAP, cm("slow"), namespace="default")
+    rec = Seen(clock, work=600.0)
+    manager = manager_with(cluster, clock, rec)  # graceful_shutdown_timeout 30 s: not used
+    task = asyncio.get_running_loop().create_task(manager.run())
+    await manager.wait_started()
+    await clock.sleep(1)
+    killed_at = clock.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert clock.monotonic() == killed_at  # no drain: the reconcile in progress was cancelled
+    assert rec.finished == []
+    assert cluster.open_watches == 0
+    stored = await cluster.get(CONFIGMAP, "slow", namespace="default")
+    assert "done" not in stored["data"]
