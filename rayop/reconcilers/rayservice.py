@@ -38,7 +38,7 @@ from ..cache import Cache
 from ..client import RAYCLUSTER, RAYSERVICE, ClusterClient, Obj
 from ..clock import Clock, format_time, parse_time
 from ..dashboard import DashboardProvider
-from ..errors import AlreadyExists, DashboardError
+from ..errors import AlreadyExists, DashboardError, NotFound
 from ..events import EventRecorder
 from ..reconcile import Request, Result
 from ..resources.rayservice import (
@@ -120,6 +120,7 @@ class _Ctx:
     pending_name: str
     failed: bool = False
     hold: bool = False
+    confirmed: bool | None = None  # the cache's RayService matched a live read (None: not asked)
 
     @property
     def namespace(self) -> str:
@@ -354,10 +355,31 @@ class RayServiceReconciler:
     async def _ensure_services(self, ctx: _Ctx) -> None:
         cluster = ctx.live(ctx.active_name)
         if cluster is not None:
+            async def confirm() -> bool:
+                return await self._confirmed(ctx)
+
             await self.act.upsert_service(ctx.svc, build_head_service(ctx.svc, cluster),
-                                          ctx.active_name)
+                                          ctx.active_name, confirm=confirm)
             await self.act.upsert_service(ctx.svc, build_serve_service(ctx.svc, ctx.active_name),
-                                          ctx.active_name)
+                                          ctx.active_name, confirm=confirm)
+
+    async def _confirmed(self, ctx: _Ctx) -> bool:
+        """True when the RayService read from the cache is the API server's current version.
+
+        Asked (one live read per pass, at most) before acting on it in ways a stale read must
+        never cause — pointing the Services elsewhere, deleting a cluster: a cache can lag by a
+        whole upgrade (a restarted informer's list from a watch cache), and its view of which
+        cluster serves would then be wrong.
+        """
+        if ctx.confirmed is None:
+            meta = ctx.svc["metadata"]
+            try:
+                live = await self.client.get(RAYSERVICE, meta["name"], namespace=ctx.namespace)
+            except NotFound:
+                live = None
+            ctx.confirmed = live is not None and (
+                live["metadata"]["resourceVersion"] == meta["resourceVersion"])
+        return ctx.confirmed
 
     def _health(self, ctx: _Ctx, step: Step, active: ServeView | None) -> None:
         if active is None:
@@ -379,6 +401,9 @@ class RayServiceReconciler:
                 if wait > 0:
                     step.later(wait)
                     continue
+            if not await self._confirmed(ctx):
+                step.later(1.0)  # the cache is behind: decide again once it has caught up
+                return
             why = "its deletion delay passed" if after else "abandoned before it served"
             await self.act.delete(ctx.svc, RAYCLUSTER, name, why)
         await self.act.delete_other_services(ctx.svc, keep=_service_names(ctx))
@@ -458,10 +483,10 @@ class RayServiceReconciler:
         if {k: v for k, v in new.items() if k != "lastUpdateTime"} == old:
             return
         new["lastUpdateTime"] = format_time(ctx.now)
-        body: Obj = {"status": merge_patch(ctx.status, new)}
-        if step.names_changed:
-            # Naming clusters is the one write that must not race: make it optimistic.
-            body["metadata"] = {"resourceVersion": ctx.svc["metadata"]["resourceVersion"]}
+        # Every status write is optimistic: one decided on a stale read (which cluster serves,
+        # which is pending) must not overwrite what a fresher pass wrote.
+        body: Obj = {"status": merge_patch(ctx.status, new),
+                     "metadata": {"resourceVersion": ctx.svc["metadata"]["resourceVersion"]}}
         await self.client.patch_status(RAYSERVICE, ctx.svc["metadata"]["name"], body,
                                        namespace=ctx.namespace)
         start = new.get("startTime")

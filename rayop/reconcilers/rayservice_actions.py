@@ -6,6 +6,7 @@ Each method is one idempotent write with its event; a NotFound means someone els
 from __future__ import annotations
 
 import copy
+from collections.abc import Awaitable, Callable
 
 from ..cache import Cache
 from ..client import POD, RAYCLUSTER, RAYSERVICE, SERVICE, ClusterClient, Kind, Obj
@@ -89,8 +90,12 @@ class Actions:
             return 0
         return 1
 
-    async def upsert_service(self, svc: Obj, desired: Obj, cluster: str) -> None:
-        """Create the Service, or point it (one replace) at ``cluster``; leave others' alone."""
+    async def upsert_service(self, svc: Obj, desired: Obj, cluster: str, *,
+                             confirm: Callable[[], Awaitable[bool]] | None = None) -> None:
+        """Create the Service, or point it (one replace) at ``cluster``; leave others' alone.
+
+        ``confirm`` is awaited before changing an existing Service; False leaves it as it is.
+        """
         name, namespace = desired["metadata"]["name"], svc["metadata"]["namespace"]
         current = self.cache.get(SERVICE, name, namespace=namespace)
         if current is None:
@@ -104,6 +109,8 @@ class Actions:
             self.events.warning(svc, "ServiceNotOwned", f"Service {name} exists and is not "
                                 "this RayService's: left alone")
         elif (body := service_update(current, desired)) is not None:
+            if confirm is not None and not await confirm():
+                return
             await self.client.replace(SERVICE, body, namespace=namespace)
             self.events.normal(svc, "UpdatedService", f"Service {name} now selects RayCluster "
                                f"{cluster}")

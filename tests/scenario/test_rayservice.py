@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from scenario_kit import StatusLog
 
 from rayop.client import ENDPOINTS, EVENT, POD, RAYCLUSTER, RAYSERVICE, SERVICE, Obj
 from rayop.clock import parse_time
 from rayop.dashboard import ServeApplicationStatus
 from rayop.fakes.dashboard import FakeDashboard
 from rayop.fakes.env import FakeEnv
+from rayop.fakes.faults import FaultPlan
 from rayop.fakes.kubelet import PodScript, ready_endpoints
 from rayop.reconcilers.rayservice import DELETE_AFTER_ANNOTATION
 from rayop.reconcilers.rayservice_hash import NUM_WORKER_GROUPS_ANNOTATION
@@ -523,3 +525,31 @@ async def test_a_bad_import_path_reports_deploy_failed_with_the_reason() -> None
         assert apps["fruit_app"]["status"] == "DEPLOY_FAILED"
         assert "No module named 'fruit'" in apps["fruit_app"]["message"]
         assert st["status"] != "RUNNING"
+
+
+async def test_a_stale_list_after_a_restart_never_deletes_the_serving_cluster() -> None:
+    plan = FaultPlan(seed=19)
+    async with FakeEnv(seed=19, faults=plan) as env:
+        await env.apply(manifest())
+        await until_running(env)
+        before_upgrade = int(env.cluster.resource_version)
+        old = active(env)
+        await env.apply(with_image(manifest(), "rayproject/ray:2.10.0"))
+        await env.run_until(lambda: active(env) not in ("", old), timeout=300)
+        new = active(env)
+        with StatusLog(env, RAYSERVICE, NAME) as log:
+            await run_for(env, 1)
+            seen = len(log.versions)
+            # The restarted operator's first list of RayServices is served from a cache as old
+            # as the first version (a watch cache can be): it shows `old` active, no upgrade.
+            plan.stale_reads(int(env.cluster.resource_version) - before_upgrade, verb="list",
+                             kind=RAYSERVICE, times=1)
+            plan.latency(30, verb="watch", kind=RAYSERVICE, times=1)  # and stays so a while
+            sampler = Sampler(env)
+            await env.restart_manager()
+            await run_for(env, 120, sampler)
+        assert [f for f in plan.fired if f.effect.startswith("stale")]
+        assert new in clusters(env) and active(env) == new
+        assert sampler.empty_at == []
+        after = [v.get("rayClusterName") for v in log.versions[seen:]]
+        assert old not in after                  # the status never went back either
