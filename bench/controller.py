@@ -15,7 +15,8 @@ Rows:
   (dedup: events for a key already queued coalesce) -> ``Controller`` workers; each reconcile
   reads a private copy from the store;
 - ``Manager, 1 worker``: the same through ``Manager.add_controller``: plus the write tracker,
-  the per-reconcile log context and timeout, and the Prometheus metrics.
+  the per-reconcile log context, and the Prometheus metrics; ``120 s timeout``: plus a
+  per-reconcile timeout, as ``add_ray_controllers`` sets.
 
 Two feeds: ``burst`` delivers every event without yielding to the event loop (a relist, or a
 backlog read at once), so rayop's queue coalesces each key's events into one reconcile; ``paced``
@@ -132,11 +133,14 @@ async def controller(
     return elapsed, rec.calls
 
 
-async def manager(raws: list[bytes], n: int, feed: type[FeedClient]) -> tuple[float, int]:
+async def manager(
+    raws: list[bytes], n: int, feed: type[FeedClient], reconcile_timeout: float | None = None
+) -> tuple[float, int]:
     client = feed(raws, n)
     mgr = Manager(client, clock=RealClock(), options=ManagerOptions())  # type: ignore[arg-type]
     rec = CountingReconciler()
-    ctl = mgr.add_controller("bench", rec, for_kind=RAYSERVICE)
+    ctl = mgr.add_controller("bench", rec, for_kind=RAYSERVICE,
+                             reconcile_timeout=reconcile_timeout)
     store: Store = mgr.informer(RAYSERVICE).store  # type: ignore[assignment]
     rec.store = store
     start = time.perf_counter()
@@ -158,6 +162,7 @@ def table(raws: list[bytes], n: int, feed: type[FeedClient]) -> list[tuple[str, 
         ("Controller, 1 worker", lambda: controller(raws, n, 1, feed)),
         ("Controller, 4 workers", lambda: controller(raws, n, 4, feed)),
         ("Manager, 1 worker", lambda: manager(raws, n, feed)),
+        ("Manager, 1 worker, 120 s timeout", lambda: manager(raws, n, feed, 120.0)),
     ]
 
 

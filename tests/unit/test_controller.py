@@ -184,3 +184,26 @@ async def test_a_worker_survives_base_exceptions_other_than_cancel(
     assert all(not t.done() for t in ctl._workers)
     await ctl.cancel()
     assert asyncio.current_task() is not None
+
+
+async def test_the_timeout_on_the_real_clock_uses_the_loops_timer() -> None:
+    """On the real clock the deadline is asyncio's own timer; a hung reconcile still ends."""
+    hung, second = asyncio.Event(), asyncio.Event()
+
+    class Hangs:
+        calls = 0
+
+        async def reconcile(self, request: Request) -> Result:
+            Hangs.calls += 1
+            if Hangs.calls == 1:
+                await hung.wait()  # never set: only the timeout ends this call
+            second.set()
+            return Result()
+
+    ctl = Controller("c", Hangs(), reconcile_timeout=0.01)  # RealClock
+    ctl.queue.add(A)
+    ctl.start()
+    async with asyncio.timeout(5):
+        await second.wait()  # the retry after the timed-out call
+    assert ctl.errors == 1 and Hangs.calls == 2
+    await ctl.cancel()
