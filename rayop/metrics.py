@@ -31,9 +31,8 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -93,19 +92,23 @@ class WorkQueueMetrics:
 class _Histogram:
     """Bucket counts and a sum; :meth:`observe` is a bisect and two additions."""
 
-    __slots__ = ("counts", "total")
+    __slots__ = ("bounds", "counts", "labels", "total")
 
-    def __init__(self) -> None:
-        self.counts = [0] * (len(_WORKQUEUE_BUCKETS) + 1)
+    def __init__(
+        self, bounds: tuple[float, ...] = _WORKQUEUE_BUCKETS,
+        labels: tuple[str, ...] = _BUCKET_LABELS,
+    ) -> None:
+        self.bounds, self.labels = bounds, labels
+        self.counts = [0] * (len(bounds) + 1)
         self.total = 0.0
 
     def observe(self, value: float) -> None:
-        self.counts[bisect_left(_WORKQUEUE_BUCKETS, value)] += 1
+        self.counts[bisect_left(self.bounds, value)] += 1
         self.total += value
 
     def buckets(self) -> list[tuple[str, float]]:
         cumulative, out = 0, []
-        for bound, count in zip(_BUCKET_LABELS, self.counts, strict=True):
+        for bound, count in zip(self.labels, self.counts, strict=True):
             cumulative += count
             out.append((bound, float(cumulative)))
         return out
@@ -212,137 +215,100 @@ class _WorkQueueCollector:
 
 
 # -- controllers -------------------------------------------------------------------------------
+# Recorded per reconcile, so kept the same way as the queue's: plain numbers, turned into metric
+# families by a collector when scraped (prometheus-client's metric objects take a lock per call).
+
+# controller-runtime's reconcile_time buckets
+_RECONCILE_BUCKETS: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8,
+    0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 15.0,
+    20.0, 25.0, 30.0, 40.0, 50.0, 60.0,
+)
+_RECONCILE_LABELS = (*(repr(b) for b in _RECONCILE_BUCKETS), "+Inf")  # 0.005, 5.0, as Go
+_RESULTS = ("success", "error", "requeue_after", "terminal_error")
+
+
+class _ControllerSeries:
+    """The numbers of one controller."""
+
+    __slots__ = ("active", "errors", "results", "terminal", "time", "workers")
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.workers = 0
+        self.results = dict.fromkeys(_RESULTS, 0)
+        self.errors = 0
+        self.terminal = 0
+        self.time = _Histogram(_RECONCILE_BUCKETS, _RECONCILE_LABELS)
+
+
 class ControllerMetrics:
     """controller-runtime's ``controller_runtime_*`` metrics, on an injectable registry."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        reg = registry if registry is not None else CollectorRegistry()
-        self.registry = reg
-        self.reconcile_total = Counter(
-            "controller_runtime_reconcile_total",
-            "Total number of reconciliations per controller",
-            ["controller", "result"],
-            registry=reg,
-        )
-        self.reconcile_errors = Counter(
-            "controller_runtime_reconcile_errors_total",
-            "Total number of reconciliation errors per controller",
-            ["controller"],
-            registry=reg,
-        )
-        self.terminal_errors = Counter(
-            "controller_runtime_terminal_reconcile_errors_total",
-            "Total number of terminal reconciliation errors per controller",
-            ["controller"],
-            registry=reg,
-        )
-        self.reconcile_time = Histogram(
-            "controller_runtime_reconcile_time_seconds",
-            "Length of time per reconciliation per controller",
-            ["controller"],
-            registry=reg,
-            buckets=(
-                0.005,
-                0.01,
-                0.025,
-                0.05,
-                0.1,
-                0.15,
-                0.2,
-                0.25,
-                0.3,
-                0.35,
-                0.4,
-                0.45,
-                0.5,
-                0.6,
-                0.7,
-                0.8,
-                0.9,
-                1.0,
-                1.25,
-                1.5,
-                1.75,
-                2.0,
-                2.5,
-                3.0,
-                3.5,
-                4.0,
-                4.5,
-                5,
-                6,
-                7,
-                8,
-                9,
-                10,
-                15,
-                20,
-                25,
-                30,
-                40,
-                50,
-                60,
-            ),
-        )
-        self.active_workers = Gauge(
-            "controller_runtime_active_workers",
-            "Number of currently used workers per controller",
-            ["controller"],
-            registry=reg,
-        )
-        self._by_controller: dict[str, _ControllerChildren] = {}
-        self.max_workers = Gauge(
-            "controller_runtime_max_concurrent_reconciles",
-            "Maximum number of concurrent reconciles per controller",
-            ["controller"],
-            registry=reg,
-        )
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._series: dict[str, _ControllerSeries] = {}
+        self.registry.register(_ControllerCollector(self._series))
 
-    def _children(self, controller: str) -> _ControllerChildren:
-        """The labelled series of one controller, looked up once (``labels()`` takes a lock)."""
-        children = self._by_controller.get(controller)
-        if children is None:
-            children = _ControllerChildren(
-                active=self.active_workers.labels(controller),
-                time=self.reconcile_time.labels(controller),
-                results={r: self.reconcile_total.labels(controller, r) for r in _RESULTS},
-                errors=self.reconcile_errors.labels(controller),
-                terminal=self.terminal_errors.labels(controller),
-            )
-            self._by_controller[controller] = children
-        return children
+    def _of(self, controller: str) -> _ControllerSeries:
+        series = self._series.get(controller)
+        if series is None:
+            series = self._series[controller] = _ControllerSeries()
+        return series
 
     def max_concurrent(self, controller: str, workers: int) -> None:
         """Publish the controller's worker count (and every series at zero)."""
-        self.max_workers.labels(controller).set(workers)
-        self._children(controller)
+        self._of(controller).workers = workers
 
     def worker_started(self, controller: str) -> None:
         """A worker began a reconcile."""
-        self._children(controller).active.inc()
+        self._of(controller).active += 1
 
     def observe(self, controller: str, result: str, seconds: float) -> None:
         """A reconcile ended with ``result`` after ``seconds``."""
-        children = self._children(controller)
-        children.active.dec()
-        counter = children.results.get(result)
-        if counter is None:
-            counter = children.results[result] = self.reconcile_total.labels(controller, result)
-        counter.inc()
-        children.time.observe(seconds)
-        if result in ("error", "terminal_error"):
-            children.errors.inc()
-            if result == "terminal_error":
-                children.terminal.inc()
+        series = self._of(controller)
+        series.active -= 1
+        series.results[result] = series.results.get(result, 0) + 1
+        series.time.observe(seconds)
+        if result == "error":
+            series.errors += 1
+        elif result == "terminal_error":
+            series.errors += 1
+            series.terminal += 1
 
 
-_RESULTS = ("success", "error", "requeue_after", "terminal_error")
+class _ControllerCollector:
+    """Turns the controllers' numbers into controller-runtime's metric families when scraped."""
 
+    def __init__(self, series: dict[str, _ControllerSeries]) -> None:
+        self._series = series
 
-@dataclass(frozen=True)
-class _ControllerChildren:
-    active: Gauge
-    time: Histogram
-    results: dict[str, Counter]
-    errors: Counter
-    terminal: Counter
+    def collect(self) -> Iterator[Metric]:
+        total = CounterMetricFamily("controller_runtime_reconcile",
+                                    "Total number of reconciliations per controller",
+                                    labels=("controller", "result"))
+        errors = CounterMetricFamily("controller_runtime_reconcile_errors",
+                                     "Total number of reconciliation errors per controller",
+                                     labels=("controller",))
+        terminal = CounterMetricFamily(
+            "controller_runtime_terminal_reconcile_errors",
+            "Total number of terminal reconciliation errors per controller",
+            labels=("controller",))
+        time_s = HistogramMetricFamily("controller_runtime_reconcile_time_seconds",
+                                       "Length of time per reconciliation per controller",
+                                       labels=("controller",))
+        active = GaugeMetricFamily("controller_runtime_active_workers",
+                                   "Number of currently used workers per controller",
+                                   labels=("controller",))
+        workers = GaugeMetricFamily("controller_runtime_max_concurrent_reconciles",
+                                    "Maximum number of concurrent reconciles per controller",
+                                    labels=("controller",))
+        for name, s in list(self._series.items()):
+            for result, count in s.results.items():
+                total.add_metric([name, result], count)
+            errors.add_metric([name], s.errors)
+            terminal.add_metric([name], s.terminal)
+            time_s.add_metric([name], s.time.buckets(), s.time.total)
+            active.add_metric([name], s.active)
+            workers.add_metric([name], s.workers)
+        yield from (total, errors, terminal, time_s, active, workers)

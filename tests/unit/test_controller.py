@@ -170,6 +170,10 @@ async def test_metrics_count_results(virtual_clock: VirtualClock) -> None:
     assert value("controller_runtime_max_concurrent_reconciles") == 1
     assert value("controller_runtime_active_workers") == 0
     assert value("controller_runtime_reconcile_time_seconds_count") == 4
+    # controller-runtime's buckets, 5 ms to 60 s; virtual-time reconciles take no time
+    assert value("controller_runtime_reconcile_time_seconds_bucket", le="0.005") == 4
+    assert value("controller_runtime_reconcile_time_seconds_bucket", le="60.0") == 4
+    assert value("controller_runtime_terminal_reconcile_errors_total") == 1
     await ctl.cancel()
 
 
