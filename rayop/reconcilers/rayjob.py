@@ -220,7 +220,8 @@ class RayJobReconciler:
             return late
         if not ctx.spec.job_id:
             return Step(requeue_after=self._deadline_wait(ctx, pre_running=True))
-        return Step().to("Running", jobId=ctx.spec.job_id, jobStatus="PENDING",
+        # jobStatus stays empty until Ray reports the job (the user may not have submitted yet).
+        return Step().to("Running", jobId=ctx.spec.job_id, jobStatus=None,
                          message=f"tracking job {ctx.spec.job_id}")
 
     async def _running(self, ctx: _Ctx) -> Step:
@@ -235,10 +236,22 @@ class RayJobReconciler:
         except DashboardError as err:
             return self._unreachable(ctx, err)
         reachable = (COND_DASHBOARD_REACHABLE, True, "DashboardAnswered", "")
+        if details is None and self._not_submitted_yet(ctx):
+            return Step(requeue_after=self.poll_interval, conditions=[reachable], status={
+                "message": f"waiting for job {ctx.status.get('jobId')} to be submitted to Ray "
+                           "(InteractiveMode)"})
         if details is None:
             return self._attempt_failed(ctx, "JobLost", "the Ray job vanished from the cluster "
                                         "(head pod lost?)", conditions=[reachable])
         return self._mirror(ctx, details, reachable)
+
+    @staticmethod
+    def _not_submitted_yet(ctx: _Ctx) -> bool:
+        """True in InteractiveMode while Ray has never shown the job.
+
+        The user may set ``spec.jobId`` before submitting it; the deadlines still bound the wait.
+        """
+        return ctx.spec.submission_mode == "InteractiveMode" and not ctx.status.get("jobStatus")
 
     async def _retrying(self, ctx: _Ctx) -> Step:
         await self._delete_cluster(ctx, reason="retrying on a fresh cluster")

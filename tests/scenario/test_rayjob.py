@@ -829,3 +829,20 @@ async def test_a_head_lost_while_a_submission_answer_was_lost_counts_as_a_lost_a
         await until(env, "Succeeded", timeout=300)
         ids = submitted(env)
         assert len(ids) == 2 and ids[0] == first["jobId"] != ids[1]   # never resubmitted
+
+
+async def test_interactive_mode_waits_for_a_job_id_set_before_the_job_is_submitted() -> None:
+    async with FakeEnv(seed=31) as env:
+        await env.apply(rayjob(entrypoint=None, submissionMode="InteractiveMode"))
+        await until_phase(env, "Waiting")
+        await env.apply(rayjob(entrypoint=None, submissionMode="InteractiveMode", jobId="later"))
+        await until_phase(env, "Running")
+        await run_for(env, 30)
+        s = st(env)
+        assert (s["status"], s["jobDeploymentStatus"]) == ("Pending", "Running")
+        assert "to be submitted" in s["message"] and "failed" not in s
+        fake = dash(env, s["rayClusterName"])
+        await fake.submit_job(JobSubmission(entrypoint="python nb.py", submission_id="later"))
+        await until(env, "Succeeded")
+        # Once Ray has shown the job, losing it is a lost job again.
+        assert st(env)["jobStatus"] == "SUCCEEDED"
