@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -38,6 +39,9 @@ from .sharedinformers import CacheSyncTimeout, ScopedInformer, SharedInformers
 
 __all__ = ["RAY_KINDS", "CacheSyncTimeout", "LeaderElectionLost", "Manager", "ManagerOptions",
            "Watch"]
+
+if TYPE_CHECKING:
+    from .endpoints import Endpoints
 
 _log = structlog.get_logger("rayop.manager")
 
@@ -177,6 +181,26 @@ class Manager:
         if self.options.leader_election is None:
             return True
         return self.elector is not None and self.elector.is_leader
+
+    def readiness(self) -> tuple[bool, str]:
+        """``/readyz``'s answer: ready once every informer has synced (else which have not)."""
+        waiting = [i.name for i in self.informers.informers if not i.has_synced]
+        if waiting:
+            return False, "informers not synced: " + ", ".join(waiting)
+        return True, "ok"
+
+    def endpoints(
+        self, *, metrics_address: str = "127.0.0.1:0", probe_address: str = "127.0.0.1:0"
+    ) -> Endpoints:
+        """``/metrics`` (this manager's registry), ``/healthz`` and ``/readyz``, to ``start()``.
+
+        Addresses as kubebuilder's flags: ``"host:port"``, ``":8080"`` (all interfaces), ``"0"``
+        (off); port 0 picks a free port, reported in ``bound`` once started.
+        """
+        from .endpoints import Endpoints  # aiohttp: imported only when asked for
+
+        return Endpoints(self.registry, ready=self.readiness, metrics_address=metrics_address,
+                         probe_address=probe_address)
 
     async def wait_started(self) -> None:
         """Wait until the controllers' workers are running."""
