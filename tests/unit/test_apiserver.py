@@ -12,9 +12,11 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from kube_server import StepClock
 
 from rayop.client import CONFIGMAP, NAMESPACE, POD, RAYJOB, SERVICE, Kind
 from rayop.clock import RealClock
+from rayop.errors import Gone
 from rayop.fakes.apiserver import ApiServer, human_duration, strategic_merge
 from rayop.fakes.cluster import FakeCluster
 from rayop.kube import KubeClient
@@ -186,20 +188,30 @@ async def test_patch_content_types(api: Api) -> None:
     assert code == 415 and body["reason"] == "UnsupportedMediaType"
 
 
-async def test_strategic_merge_patch_on_a_pod_merges_containers_ports_and_env(
+async def test_strategic_merge_patch_on_a_pod_merges_containers_by_name(
         api: Api, fake: FakeCluster) -> None:
     pod = {"metadata": {"name": "p"}, "spec": {"containers": [
-        {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}],
-         "ports": [{"containerPort": 80}]},
+        {"name": "a", "image": "a:1", "ports": [{"containerPort": 80}]},
         {"name": "b", "image": "b:1"}]}}
     await fake.create(POD, pod, namespace="default")
-    patch = {"spec": {"containers": [
-        {"name": "a", "env": [{"name": "Y", "value": "2"}], "ports": [{"containerPort": 81}]},
-        {"name": "b", "$patch": "delete"}]}}
+    patch = {"spec": {"containers": [{"name": "b", "image": "b:2"}]}}  # image: a legal update
     code, obj = await api.json("PATCH", "/api/v1/namespaces/default/pods/p", body=patch,
                                headers={"Content-Type": "application/strategic-merge-patch+json"})
     assert code == 200
-    (container,) = obj["spec"]["containers"]
+    assert obj["spec"]["containers"] == [
+        {"name": "a", "image": "a:1", "ports": [{"containerPort": 80}]},
+        {"name": "b", "image": "b:2"}]
+
+
+def test_strategic_merge_of_containers_env_and_ports() -> None:
+    pod = {"spec": {"containers": [
+        {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}],
+         "ports": [{"containerPort": 80}]},
+        {"name": "b", "image": "b:1"}]}}
+    patch = {"spec": {"containers": [
+        {"name": "a", "env": [{"name": "Y", "value": "2"}], "ports": [{"containerPort": 81}]},
+        {"name": "b", "$patch": "delete"}]}}
+    (container,) = strategic_merge(pod, patch, kind="Pod")["spec"]["containers"]
     assert container["image"] == "a:1"
     assert container["env"] == [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]
     assert container["ports"] == [{"containerPort": 80}, {"containerPort": 81}]
@@ -293,3 +305,31 @@ async def test_register_crd_serves_its_kind_with_columns(api: Api) -> None:
     assert listed["resources"][0]["shortNames"] == ["th"]
     assert (await api.call("GET", f"/api/v1/namespaces/{'default'}"))[0] == 200
     assert NAMESPACE.plural == "namespaces"
+
+
+async def test_injected_faults_reach_http_clients_as_a_server_sends_them(
+        api: Api, fake: FakeCluster, tmp_path: Any) -> None:
+    await api.call("POST", JOBS, body=JOB)
+    fake.faults.throttle(retry_after=2, verb="get")
+    async with api.session.get(f"{api.server.url}{JOBS}/j", headers=api.auth) as response:
+        assert response.status == 429 and response.headers["Retry-After"] == "2"
+        body = orjson.loads(await response.read())
+    assert body["details"] == {"retryAfterSeconds": 2}
+    fake.faults.throttle(retry_after=1, verb="get")
+    clock = StepClock()
+    path = api.server.write_kubeconfig(tmp_path / "kc")
+    async with await KubeClient.from_kubeconfig(path, clock=clock) as client:
+        assert (await client.get(RAYJOB, "j", namespace="default"))["metadata"]["name"] == "j"
+        assert clock.sleeps == [1.0]  # it waited as the server's Retry-After said
+        fake.faults.expire_watch(after_events=1)
+        seen: list[str] = []
+
+        async def consume() -> None:
+            async for event in client.watch(RAYJOB, namespace="default"):
+                seen.append(event.type)  # the expiry strikes at the next event: make one
+                await fake.patch(RAYJOB, "j", {"metadata": {"labels": {"x": "y"}}},
+                                 namespace="default")
+
+        with pytest.raises(Gone):
+            await consume()
+        assert seen == ["ADDED"]
