@@ -6,18 +6,22 @@ go away."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from scenario_kit import StatusLog
 
 from rayop.client import ENDPOINTS, EVENT, POD, RAYCLUSTER, RAYSERVICE, SERVICE, Obj
 from rayop.clock import parse_time
 from rayop.dashboard import ServeApplicationStatus
+from rayop.errors import ApiError, Conflict, ServerError
 from rayop.fakes.dashboard import FakeDashboard
 from rayop.fakes.env import FakeEnv
 from rayop.fakes.faults import FaultPlan
@@ -553,3 +557,40 @@ async def test_a_stale_list_after_a_restart_never_deletes_the_serving_cluster() 
         assert sampler.empty_at == []
         after = [v.get("rayClusterName") for v in log.versions[seen:]]
         assert old not in after                  # the status never went back either
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_chaos_upgrades_under_faults_and_crashes_never_stop_traffic(seed: int) -> None:
+    """Upgrades, Serve changes and operator crashes at random, with conflicts, 500s (some after
+    the write), stale reads and dropped watches: traffic never stops, one cluster is left."""
+    rng = random.Random(seed)
+    plan = FaultPlan(seed=seed)
+    async with FakeEnv(seed=seed, faults=plan) as env:
+        await env.apply(manifest())
+        await until_running(env)
+        plan.fail(Conflict("the object has been modified"), kind=RAYSERVICE,
+                  verb=("patch_status", "replace", "patch"), probability=0.2, times=None)
+        plan.fail(ServerError("etcd leader changed"), after_commit=True, probability=0.1,
+                  verb=("patch_status", "replace", "create", "patch", "delete"), times=None)
+        plan.stale_reads(rng.randint(1, 5), kind=RAYSERVICE, probability=0.2)
+        plan.drop_watch(after_events=rng.randint(1, 5), times=rng.randint(1, 4))
+        sampler = Sampler(env)
+        for image in range(rng.randint(3, 8)):
+            await run_for(env, rng.choice([1, 3, 7, 15, 40]), sampler, step=0.5)
+            action = rng.random()
+            with contextlib.suppress(ApiError):       # the faults hit the test's writes too
+                if action < 0.4:
+                    await env.apply(with_image(manifest(), f"rayproject/ray:2.{image}.0"))
+                elif action < 0.6:
+                    price = f"price: {rng.randint(4, 99)}"
+                    await env.apply(manifest(serveConfigV2=SAMPLE["spec"]["serveConfigV2"]
+                                             .replace("price: 3", price)))
+                elif action < 0.8:
+                    await env.restart_manager()
+        plan.clear()
+        await env.run_until(lambda: status(env).get("status") == "RUNNING"
+                            and "pendingServiceStatus" not in status(env), timeout=600,
+                            on_step=sampler, step=0.5)
+        await run_for(env, 120, sampler)
+        assert sampler.empty_at == []
+        assert clusters(env) == [active(env)]
