@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from e2e_backends import E2E_BACKENDS, E2EBackend
-from harness import Operator
+from e2e_harness import Operator
 
 from rayop.client import NAMESPACE
 

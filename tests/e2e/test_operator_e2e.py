@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from harness import Operator, example
+from e2e_harness import Operator, example
 
 from rayop.client import ENDPOINTS, POD, RAYCLUSTER, RAYJOB, RAYSERVICE, SERVICE
 from rayop.fakes.kubelet import ready_endpoints

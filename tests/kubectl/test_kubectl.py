@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import KUBECTL, Kubectl
+from kubectl_tool import KUBECTL, Kubectl
 
 from rayop.client import POD, RAYCLUSTER, SERVICE
 
