@@ -4,15 +4,20 @@ expects, and how the cluster heals, scales, suspends and goes away."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import random
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from scenario_kit import StatusLog, condition, events, names, pods_of, reasons, run_for
 
 from rayop.client import ENDPOINTS, POD, RAYCLUSTER, SERVICE, Obj
+from rayop.errors import ApiError, ServerError
 from rayop.fakes.env import FakeEnv
+from rayop.fakes.faults import FaultPlan
 from rayop.fakes.kubelet import PodScript
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -262,3 +267,45 @@ async def test_an_invalid_cluster_fails_with_a_warning_naming_the_field() -> Non
         assert not pods_of(env, NAME)
         await env.apply(SAMPLE)
         await until_ready(env)
+
+
+@pytest.mark.parametrize("seed", range(10))
+async def test_chaos_scaling_and_pod_losses_converge_with_one_head(seed: int) -> None:
+    """Scaling, crashes and pod failures at random, under 500s after the write, timeouts on pod
+    creation, stale reads and dropped watches: never two heads, and the counts converge."""
+    rng = random.Random(seed)
+    plan = FaultPlan(seed=seed)
+    async with FakeEnv(seed=seed, controllers=["raycluster"], faults=plan) as env:
+        await env.apply(SAMPLE)
+        await until_ready(env)
+        plan.fail(ServerError("etcd leader changed"), after_commit=True, probability=0.2,
+                  verb=("create", "delete", "patch_status"), times=None)
+        plan.timeout(after_commit=True, verb="create", kind=POD, probability=0.2, times=None)
+        plan.stale_reads(rng.randint(1, 5), probability=0.2)
+        plan.drop_watch(after_events=rng.randint(1, 5), times=rng.randint(1, 4))
+        heads: list[int] = []
+
+        def sample() -> None:
+            heads.append(len(pods_of(env, NAME, node_type="head")))
+
+        for _ in range(rng.randint(3, 8)):
+            await run_for(env, rng.choice([1, 3, 7, 15]), sample, step=0.5)
+            action = rng.random()
+            with contextlib.suppress(ApiError):       # the faults hit the test's writes too
+                if action < 0.4:
+                    await env.apply(manifest(replicas=rng.randint(1, 5)))
+                elif action < 0.6:
+                    await env.restart_manager()
+                elif action < 0.8 and workers(env):
+                    env.kubelet.fail_pod("default", rng.choice(sorted(workers(env))))
+                elif pods_of(env, NAME, node_type="head"):
+                    env.kubelet.fail_pod("default", head(env)["metadata"]["name"])
+        plan.clear()
+        cluster = env.get(RAYCLUSTER, NAME)
+        assert cluster is not None
+        want = cluster["spec"]["workerGroupSpecs"][0]["replicas"]
+        await env.run_until(lambda: ready(env) and len(workers(env)) == want, timeout=300,
+                            on_step=sample)
+        await run_for(env, 30, sample)
+        assert len(workers(env)) == want and max(heads) == 1
+        assert st(env)["readyWorkerReplicas"] == want
