@@ -14,7 +14,7 @@ import orjson
 import pytest
 from kube_server import StepClock
 
-from rayop.client import CONFIGMAP, NAMESPACE, POD, RAYJOB, SERVICE, Kind
+from rayop.client import CONFIGMAP, EVENT, NAMESPACE, POD, RAYJOB, SERVICE, Kind
 from rayop.clock import RealClock
 from rayop.errors import Gone
 from rayop.fakes.apiserver import ApiServer, human_duration, strategic_merge
@@ -333,3 +333,17 @@ async def test_injected_faults_reach_http_clients_as_a_server_sends_them(
         with pytest.raises(Gone):
             await consume()
         assert seen == ["ADDED"]
+
+
+async def test_events_print_like_kubectl_get_events(api: Api, fake: FakeCluster) -> None:
+    event = {"metadata": {"name": "j.1"}, "involvedObject": {"kind": "RayJob", "name": "j"},
+             "type": "Normal", "reason": "Submitted", "message": "Submitted Ray job j-1",
+             "lastTimestamp": "2026-01-01T00:00:00Z"}
+    await fake.create(EVENT, event, namespace="default")
+    _, table = await api.json("GET", "/api/v1/namespaces/default/events",
+                              headers={"Accept": TABLE})
+    names = [(c["name"], c["priority"]) for c in table["columnDefinitions"]]
+    assert names == [("Last Seen", 0), ("Type", 0), ("Reason", 0), ("Object", 0),
+                     ("Message", 0), ("Name", 1)]
+    assert table["rows"][0]["cells"][1:] == ["Normal", "Submitted", "rayjob/j",
+                                             "Submitted Ray job j-1", "j.1"]

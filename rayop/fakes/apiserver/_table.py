@@ -109,10 +109,39 @@ _BUILTIN: dict[tuple[str, str], tuple[list[Column], Callable[[Obj], list[Any]]]]
 }
 
 
+_EVENT_COLUMNS: list[Column] = [
+    {"name": "Last Seen", "type": "string"}, {"name": "Type", "type": "string"},
+    {"name": "Reason", "type": "string"}, {"name": "Object", "type": "string"},
+    {"name": "Message", "type": "string"}]
+
+
+def _event_cells(event: Obj, now: datetime) -> list[Any]:
+    seen = (event.get("lastTimestamp") or event.get("eventTime")
+            or event.get("firstTimestamp") or (event.get("metadata") or {}).get(
+                "creationTimestamp"))
+    involved = event.get("involvedObject") or event.get("regarding") or {}
+    return [_age(seen, now), event.get("type", ""), event.get("reason", ""),
+            f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
+            event.get("message") or event.get("note") or ""]
+
+
+def _events_table(objects: Iterable[Obj], now: datetime) -> tuple[list[Column], list[list[Any]]]:
+    """Events as kubectl shows them: Last Seen, Type, Reason, Object, Message (Name hidden)."""
+    definitions = [{**c, "format": "", "description": "", "priority": 0} for c in _EVENT_COLUMNS]
+    definitions.append({**_NAME_COLUMN, "priority": 1})
+    rows = [[*_event_cells(e, now), (e.get("metadata") or {}).get("name")] for e in objects]
+    return definitions, rows
+
+
 def table(kind: Kind, objects: Iterable[Obj], columns: list[Column] | None, *, now: datetime,
           include_object: str, resource_version: str | None,
           continue_token: str | None = None) -> dict[str, Any]:
     """Return the ``Table`` of ``objects`` (one row each) with the kind's printer columns."""
+    objects = list(objects)
+    if kind.plural == "events" and not columns:
+        definitions, cells_of = _events_table(objects, now)
+        return _assemble(definitions, list(zip(objects, cells_of, strict=True)), include_object,
+                         resource_version, continue_token)
     builtin = _BUILTIN.get((kind.group, kind.plural))
     cols = list(columns) if columns else [_AGE]
     definitions = [dict(_NAME_COLUMN)]
@@ -124,21 +153,28 @@ def table(kind: Kind, objects: Iterable[Obj], columns: list[Column] | None, *, n
                             "format": col.get("format", ""),
                             "description": col.get("description", ""),
                             "priority": col.get("priority", 0)})
-    rows = []
+    pairs: list[tuple[Obj, list[Any]]] = []
     for obj in objects:
-        meta = obj.get("metadata") or {}
-        cells: list[Any] = [meta.get("name")]
+        cells: list[Any] = [(obj.get("metadata") or {}).get("name")]
         if builtin is not None and not columns:
             cells += builtin[1](obj)
         for col in cols:
             value = _lookup(obj, col.get("jsonPath", ""))
             cells.append(_age(value, now) if col.get("type") == "date" else value)
+        pairs.append((obj, cells))
+    return _assemble(definitions, pairs, include_object, resource_version, continue_token)
+
+
+def _assemble(definitions: list[Column], pairs: list[tuple[Obj, list[Any]]], include_object: str,
+              resource_version: str | None, continue_token: str | None) -> dict[str, Any]:
+    rows = []
+    for obj, cells in pairs:
         row: dict[str, Any] = {"cells": cells}
         if include_object == "Object":
             row["object"] = obj
         elif include_object != "None":
             row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                             "metadata": meta}
+                             "metadata": obj.get("metadata") or {}}
         rows.append(row)
     list_meta: dict[str, Any] = {}
     if resource_version:
