@@ -62,10 +62,12 @@ class PolicyRule:
 _RAY = ("rayclusters", "rayjobs", "rayservices")
 
 RECONCILE_RULES: tuple[PolicyRule, ...] = (
-    # read from the informers' cache: list and watch, never get
+    # read from the informers' cache: list and watch; one live get of a RayService confirms
+    # the cache before a Service is re-pointed or a cluster deleted
     PolicyRule(("ray.io",), ("rayclusters",), ("list", "watch", "create", "update", "patch",
                                                "delete")),
-    PolicyRule(("ray.io",), ("rayjobs", "rayservices"), ("list", "watch", "update")),
+    PolicyRule(("ray.io",), ("rayjobs",), ("list", "watch", "update")),
+    PolicyRule(("ray.io",), ("rayservices",), ("get", "list", "watch", "update")),
     PolicyRule(("ray.io",), tuple(f"{r}/status" for r in _RAY), ("patch",)),
     PolicyRule(("ray.io",), tuple(f"{r}/finalizers" for r in _RAY), ("update",)),
     PolicyRule(("",), ("pods",), ("list", "watch", "create", "patch", "delete")),
