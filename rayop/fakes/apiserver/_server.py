@@ -455,8 +455,10 @@ class ApiServer:
                 "server-side apply is not implemented by rayop's fake API server (use "
                 f"client-side kubectl apply) - accepted media types include: {accepted}")
         if patch_type is None or (patch_type is PatchType.STRATEGIC and not builtin):
+            # kube-apiserver's own words (it lists server-side apply, which it has)
             raise UnsupportedMediaType("the body of the request was in an unknown format - "
-                                       f"accepted media types include: {accepted}")
+                                       f"accepted media types include: {accepted}, "
+                                       "application/apply-patch+yaml")
         assert route.name is not None
         try:
             patch = orjson.loads(await request.read())
@@ -624,7 +626,7 @@ def _policy(text: Any) -> PropagationPolicy | None:
         return PropagationPolicy(text)
     except ValueError:
         cause = Cause("propagationPolicy", f'Unsupported value: "{text}": supported values: '
-                      '"Foreground", "Background", "Orphan"', "FieldValueNotSupported")
+                      '"Foreground", "Background", "Orphan", "nil"', "FieldValueNotSupported")
         raise Invalid(f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: '
                       f"{cause.message}", kind="DeleteOptions", group="meta.k8s.io",
                       causes=[cause]) from None
