@@ -72,6 +72,8 @@ class LinkState:
     severed: bool = False
     partitioned: bool = False
     crash_after: int | None = None
+    crash_on: str | None = None
+    """Crash right after the next write whose ``kind namespace/name verb`` contains this."""
     writes: int = 0
     lag: dict[str, float] = field(default_factory=dict)
     """Extra virtual seconds before each watch event of a kind (by ``Kind.kind``) is delivered."""
@@ -101,8 +103,11 @@ class LinkState:
                 self.on_violation(f"{self.identity} wrote {detail} {kind} {obj} at "
                                   f"{self.now():.2f}s after it lost its leader lease")
         self.writes += 1
-        if self.crash_after is not None and self.writes >= self.crash_after and not quiet:
-            self.crash_after = None
+        if quiet:
+            return
+        if (self.crash_after is not None and self.writes >= self.crash_after) or (
+                self.crash_on is not None and self.crash_on in f"{kind} {obj} {detail}"):
+            self.crash_after = self.crash_on = None
             self.timeline.add(self.now(), "fault", f"{kind} {obj}", "chaos",
                               f"{self.identity} crashes right after this write committed")
             self.severed = True

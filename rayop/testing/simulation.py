@@ -47,7 +47,7 @@ from .invariants import Monitor, Violation, check_world
 from .links import ClusterLink, DashboardLinks, LinkState, Submission
 from .timeline import Timeline
 
-__all__ = ["InvariantViolation", "ManagerSlot", "NotSettled", "Setup", "Simulation"]
+__all__ = ["HotLoop", "InvariantViolation", "ManagerSlot", "NotSettled", "Setup", "Simulation"]
 
 Condition = Callable[[], bool | Awaitable[bool]]
 Setup = Callable[[Manager, DashboardProvider], None]
@@ -58,6 +58,10 @@ _LEASE = "rayop-simulation"
 
 class NotSettled(AssertionError):
     """``settle()`` ran out of time: some keys kept being reconciled (they are named)."""
+
+
+class HotLoop(RuntimeError):
+    """Raised into a reconcile that runs again and again with no virtual time passing."""
 
 
 class InvariantViolation(AssertionError):
@@ -120,6 +124,7 @@ class _Recorded:
     async def reconcile(self, request: Request) -> Result:
         """Reconcile through the wrapped reconciler and record the outcome."""
         sim = self._sim
+        sim.guard_hot_loop(self._label, request)
         try:
             result = await self.inner.reconcile(request)
         except asyncio.CancelledError:
@@ -182,6 +187,9 @@ class Simulation:
         self.monitor = Monitor(self)
         self._activity = _Activity()
         self.reconciles = 0
+        self.hot_loop_limit = 200
+        self._hot: dict[tuple[str, Request], tuple[float, int]] = {}
+        self._hot_flagged: set[tuple[str, Request]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._manager_tasks: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -340,6 +348,16 @@ class Simulation:
         if state is not None:
             state.crash_after = state.writes + n
 
+    def crash_after_write_matching(self, text: str, index: int = 0) -> None:
+        """Kill manager ``index`` right after its next write that matches ``text`` commits.
+
+        ``text`` is looked for in ``kind namespace/name verb`` (``"RayHead ... submit_job <id>"``
+        for Ray calls): ``"submit_job"`` crashes it just after Ray accepted a job.
+        """
+        state = self.slots[index].state
+        if state is not None:
+            state.crash_on = text
+
     def partition(self, index: int, partitioned: bool) -> None:
         """Cut manager ``index`` off from the API server and Ray (or reconnect it)."""
         slot = self.slots[index]
@@ -365,6 +383,28 @@ class Simulation:
         self.timeline.add(now, "reconcile", key, actor, outcome)
         self._activity.last = now
         self._activity.recent.setdefault(key, []).append(now)
+
+    def guard_hot_loop(self, label: str, request: Request) -> None:
+        """Stop a key that is reconciled over and over while (almost) no virtual time passes.
+
+        A reconciler that writes on every pass wakes itself at once, forever, and virtual time
+        stands still, so nothing with a timeout could ever end. Past ``hot_loop_limit`` passes
+        of one key within one virtual second, the key is flagged (``hot-loop``) and its passes
+        fail, so the controller's backoff makes time pass and ``settle()`` can name the key.
+        """
+        now = self.clock.monotonic()
+        key = (label, request)
+        start, count = self._hot.get(key, (now, 0))
+        if now - start >= 1.0:
+            start, count = now, 0
+        count += 1
+        self._hot[key] = (start, count)
+        if count > self.hot_loop_limit:
+            if key not in self._hot_flagged:
+                self._hot_flagged.add(key)
+                self.violate("hot-loop", f"{label} {request} was reconciled {count - 1} times "
+                             f"within a virtual second (from {start:.2f}s)")
+            raise HotLoop(f"{label} {request}: reconciled {count - 1} times in a virtual second")
 
     def violate(self, invariant: str, text: str) -> None:
         """Record that ``invariant`` failed, with a message."""

@@ -30,6 +30,7 @@ from ..fakes.dashboard import FakeDashboard
 from .chaos import FaultMix, FaultSchedule, draw_faults, run_chaos
 from .invariants import Violation
 from .simulation import Setup, Simulation
+from .timeline import Timeline
 
 __all__ = ["SeedResult", "rayjob_manifest", "rayservice_manifest", "replay_command", "run_world"]
 
@@ -116,6 +117,7 @@ class SeedResult:
     wall_seconds: float
     violations: list[Violation] = field(default_factory=list)
     report: str = ""
+    timeline: Timeline | None = None
 
     @property
     def faults_injected(self) -> int:
@@ -141,6 +143,7 @@ async def run_world(
     managers: int | None = None,
     converge_timeout: float = 1500.0,
     replay: str | None = None,
+    keep_timeline: bool = False,
 ) -> SeedResult:
     """Run the standard world for ``seed`` (see the module docstring) and check its invariants."""
     started = time.perf_counter()
@@ -172,7 +175,8 @@ async def run_world(
         writes = sim.timeline.count("write")
         virtual = sim.clock.monotonic()
     return SeedResult(seed, managers, schedule, faults, sim.reconciles, writes, virtual,
-                      time.perf_counter() - started, violations, report)
+                      time.perf_counter() - started, violations, report,
+                      sim.timeline if keep_timeline else None)
 
 
 async def _workload(sim: Simulation, rng: random.Random, jobs: int, services: int,
