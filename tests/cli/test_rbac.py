@@ -136,7 +136,7 @@ async def lifecycle(namespaces: tuple[str, ...], watch: str) -> RecordingClient:
     kubelet = KubeletSimulator(cluster, clock=clock)
     dashboards = FakeDashboards(clock=clock, seed=11, alive=False)
     kubelet.on_pod_change(dashboards.observe_pod)
-    for ns in {watch, "rayop-system"}:
+    for ns in {watch, "rayop-system", *namespaces}:
         await cluster.create(NAMESPACE, {"apiVersion": "v1", "kind": "Namespace",
                                          "metadata": {"name": ns}})
     recorder = RecordingClient(cluster)
@@ -223,7 +223,8 @@ async def lifecycle(namespaces: tuple[str, ...], watch: str) -> RecordingClient:
     return recorder
 
 
-@pytest.mark.parametrize("namespaces", [(), ("team-a",)], ids=["all-namespaces", "one-namespace"])
+@pytest.mark.parametrize("namespaces", [(), ("team-a",), ("team-a", "team-b")],
+                         ids=["all-namespaces", "one-namespace", "two-namespaces"])
 async def test_generated_rbac_grants_exactly_the_calls_made(namespaces: tuple[str, ...]) -> None:
     recorder = await lifecycle(namespaces, "team-a")
     allowed = granted(RECONCILE_RULES + LEADER_ELECTION_RULES)
