@@ -109,6 +109,13 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _selector(text: str) -> str:
+    from .selectors import LabelSelector
+
+    LabelSelector.parse(text)  # raises ValueError naming what is wrong
+    return text
+
+
 def _address(text: str) -> str:
     from .endpoints import parse_bind_address
 
@@ -165,7 +172,7 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag("--namespace", "watch only this namespace; repeatable (default: all namespaces)",
          str, [], repeatable=True),
     Flag("--selector", "reconcile only objects with these labels, e.g. app.kubernetes.io/managed-"
-         "by=rayop (how rayop shares a cluster with another operator)"),
+         "by=rayop (how rayop shares a cluster with another operator)", _selector),
     Flag("--leader-elect", "elect a leader with a Lease; only the leader reconciles "
          "(default false)", parse_bool, False, boolean=True),
     Flag("--leader-election-id", "name of the Lease (default rayop-leader)", str, "rayop-leader"),

@@ -94,6 +94,8 @@ def test_leader_elect_takes_gos_boolean_forms(argv: list[str], truth: bool) -> N
     ([], {"RAYOP_DASHBOARD_ACCESS": "tunnel"}, "RAYOP_DASHBOARD_ACCESS"),
     (["--metrics-bind-address", ":http"], {}, "--metrics-bind-address"),
     (["--graceful-shutdown-timeout", "-1"], {}, "--graceful-shutdown-timeout"),
+    ([], {"RAYOP_SELECTOR": "tier in (a"}, "RAYOP_SELECTOR"),
+    (["--selector", "==x"], {}, "--selector"),
 ])
 def test_a_bad_value_names_the_flag_or_variable(argv: list[str], env: dict[str, str],
                                                named: str) -> None:
