@@ -112,7 +112,10 @@ def _choice(*choices: str) -> Callable[[str], str]:
 def _selector(text: str) -> str:
     from .selectors import LabelSelector
 
-    LabelSelector.parse(text)  # raises ValueError naming what is wrong
+    try:
+        LabelSelector.parse(text)
+    except RayopError as err:  # the API's 400 BadRequest, as a server would answer
+        raise ValueError(getattr(err, "message", str(err))) from None
     return text
 
 
