@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +12,8 @@ from pathlib import Path
 from rayop.fakes.apiserver import ApiServer
 from rayop.fakes.env import FakeEnv
 
-KUBECTL = shutil.which("kubectl")
+KUBECTL = os.environ.get("RAYOP_KUBECTL_BIN") or shutil.which("kubectl")
+"""The kubectl to run: ``$RAYOP_KUBECTL_BIN``, else the first on PATH."""
 SPEED = 20.0
 """Virtual seconds per wall second: the demo's pods start in a quarter of a second."""
 
@@ -37,3 +40,26 @@ class Kubectl:
         if check and code != 0:
             raise AssertionError(f"kubectl {' '.join(args)} exited {code}: {err.decode()}")
         return code, out.decode(), err.decode()
+
+    async def minor_version(self) -> int:
+        """The client's minor version (Debian's kubernetes-client is 1.20)."""
+        _, out, _ = await self.run("version", "--client", "-o", "json")
+        minor = json.loads(out)["clientVersion"]["minor"]
+        return int("".join(ch for ch in minor if ch.isdigit()))
+
+    async def wait_jsonpath(self, resource: str, path: str, value: str, *,
+                            timeout: float = 60.0) -> None:
+        """``kubectl wait --for=jsonpath=...`` (kubectl >= 1.23), else poll ``get -o jsonpath``."""
+        if await self.minor_version() >= 23:
+            await self.run("wait", f"--for=jsonpath={{{path}}}={value}", resource,
+                           f"--timeout={int(timeout)}s", timeout=timeout + 10)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            _, out, _ = await self.run("get", resource, "-o", f"jsonpath={{{path}}}")
+            if out == value:
+                return
+            assert loop.time() < deadline, f"{resource} {path} is {out!r}, not {value!r}"
+            await asyncio.sleep(0.2)
+

@@ -33,8 +33,9 @@ async def test_apply_get_wait_describe_delete(kubectl: Kubectl) -> None:
     _, out, _ = await kubectl.run("get", "rayjobs")
     assert out.splitlines()[0].split() == ["NAME", "STATUS", "JOB", "ID", "CLUSTER", "START",
                                            "END", "AGE"]
-    await kubectl.run("wait", "--for=jsonpath={.status.status}=Succeeded",
-                      "rayjob/rayjob-sample", "--timeout=60s")
+    await kubectl.wait_jsonpath("rayjob/rayjob-sample", ".status.status", "Succeeded")
+    await kubectl.run("wait", "--for=condition=Complete", "rayjob/rayjob-sample",
+                      "--timeout=60s")  # the RayJob's own condition (any kubectl version)
     _, out, _ = await kubectl.run("get", "rayjob", "rayjob-sample", "-o",
                                   "jsonpath={.status.jobStatus} {.status.jobDeploymentStatus}")
     assert out == "SUCCEEDED Complete"
@@ -44,8 +45,7 @@ async def test_apply_get_wait_describe_delete(kubectl: Kubectl) -> None:
     assert re.search(r"Job Deployment Status:\s+Complete", out)
     assert "Submitted" in out and "JobFinished" in out  # the Events section, from the events API
 
-    await kubectl.run("wait", "--for=jsonpath={.status.state}=ready",
-                      "raycluster/raycluster-sample", "--timeout=60s")
+    await kubectl.wait_jsonpath("raycluster/raycluster-sample", ".status.state", "ready")
     _, out, _ = await kubectl.run("get", "pods", "-l", "ray.io/cluster=raycluster-sample",
                                   "-o", "name")
     assert len(out.split()) == 3  # head and two workers
