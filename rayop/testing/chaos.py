@@ -207,9 +207,13 @@ class _Player:
         return None
 
     async def _head_loss(self, pick: int) -> None:
-        heads = [p for p in self.sim.objects(POD)
-                 if (p["metadata"].get("labels") or {}).get("ray.io/node-type") == "head"
-                 and _job_cluster(self.sim, p)]
+        owners = {_key(o): _owner_kind(o) for o in self.sim.objects(RAYCLUSTER)}
+        heads = []
+        for pod in self.sim.objects(POD):
+            labels = pod["metadata"].get("labels") or {}
+            cluster = (pod["metadata"]["namespace"], labels.get("ray.io/cluster", ""))
+            if labels.get("ray.io/node-type") == "head" and owners.get(cluster) == "RayJob":
+                heads.append(pod)
         if not heads:
             return
         pod = heads[pick % len(heads)]
@@ -298,12 +302,6 @@ def _key(obj: Obj) -> tuple[str, str]:
 def _owner_kind(obj: Obj) -> str:
     refs = obj["metadata"].get("ownerReferences") or []
     return str(refs[0].get("kind")) if refs else ""
-
-
-def _job_cluster(sim: Simulation, pod: Obj) -> bool:
-    cluster = (pod["metadata"].get("labels") or {}).get("ray.io/cluster")
-    found = sim.get(RAYCLUSTER, str(cluster), pod["metadata"]["namespace"])
-    return found is not None and _owner_kind(found) == "RayJob"
 
 
 async def run_chaos(sim: Simulation, schedule: FaultSchedule) -> Counter[str]:
