@@ -7,9 +7,15 @@ installs no signal handlers; the ``rayop`` command does that for itself.
 Start-up order, as controller-runtime's: informers start and sync first (every replica keeps a warm
 cache, leader or not); then, when leader election is on, the manager waits for the lease; then the
 controllers' workers start. Losing the lease stops every worker at once — mid-reconcile if need be
-— and :meth:`Manager.run` raises :class:`LeaderElectionLost`. A graceful stop stops taking keys,
-lets reconciles in progress finish within ``graceful_shutdown_timeout``, stops the informers and
-releases the lease.
+— writes through :attr:`Manager.client` are refused from then on — and :meth:`Manager.run`
+raises :class:`LeaderElectionLost`. A graceful stop stops taking keys, lets reconciles in
+progress finish within ``graceful_shutdown_timeout``, writes pending Events, stops the informers
+and releases the lease; a cancelled ``run`` does the same without waiting. Informers that cannot
+sync within ``sync_timeout`` end ``run`` with :class:`CacheSyncTimeout` naming them.
+
+Several ``namespaces`` give one informer per namespace and kind, merged into one cache view
+(:mod:`rayop.sharedinformers`); ``/metrics``, ``/healthz`` and ``/readyz`` are served only when
+asked (:meth:`Manager.endpoints`). See ``docs/runtime.md``.
 """
 
 from __future__ import annotations
