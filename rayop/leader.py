@@ -15,7 +15,6 @@ over at once instead of after ``lease_duration``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -209,16 +208,24 @@ class LeaderElector:
                 self._on_new_leader(holder)
 
     async def _release(self) -> None:
-        """Give the lease up: empty holder, 1 s duration, so the next candidate need not wait."""
+        """Give the lease up: empty holder, 1 s duration, so the next candidate need not wait.
+
+        Tried once, for at most ``retry_period``: a stop never hangs on an unresponsive server
+        (the lease then simply expires).
+        """
         if self._observed is None:
             return
         spec = dict(self._observed.get("spec") or {})
         spec.update(
             holderIdentity="", leaseDurationSeconds=1, renewTime=_format_micro(self._clock)
         )
-        with contextlib.suppress(ApiError):
-            await self._client.replace(
-                LEASE, {**self._observed, "spec": spec}, namespace=self.config.namespace
-            )
-            _log.info("leader lease released", lease=self.config.name)
+        try:
+            async with timeout(self._clock, self.config.retry_period):
+                await self._client.replace(
+                    LEASE, {**self._observed, "spec": spec}, namespace=self.config.namespace
+                )
+        except (ApiError, TimeoutError) as err:
+            _log.warning("leader lease not released; it will expire", error=repr(err))
+            return
+        _log.info("leader lease released", lease=self.config.name)
 

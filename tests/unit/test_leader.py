@@ -25,7 +25,7 @@ from rayop import (
     VirtualClock,
 )
 from rayop.errors import ServerError
-from rayop.fakes import FakeCluster
+from rayop.fakes import FakeCluster, FaultPlan
 
 NS = "default"
 LEASE_NAME = "rayop-leader"
@@ -336,3 +336,20 @@ async def test_leader_election_waits_without_reconciling_until_stopped(
     renewer.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await renewer
+
+
+async def test_a_stop_does_not_hang_on_a_server_that_never_answers_the_release(
+    clock: VirtualClock,
+) -> None:
+    plan = FaultPlan(seed=1)
+    cluster = FakeCluster(clock=clock, faults=plan)
+    log: list[tuple[str, float]] = []
+    a = leader_manager(cluster, clock, "a", log)
+    run_a = asyncio.ensure_future(a.run())
+    await a.wait_started()
+    plan.latency(3600, verb="replace", kind=LEASE, times=None)  # renewals and release hang
+    stop_at = clock.monotonic()
+    a.stop()
+    await run_a
+    assert clock.monotonic() - stop_at <= 2.0 + 0.01  # one retry period for the release
+    assert (await lease(cluster))["spec"]["holderIdentity"] == "a"  # not released: expires
