@@ -37,7 +37,9 @@ def _documents() -> list[tuple[str, dict[str, Any]]]:
             docs = [json.loads(path.read_text())]
         else:
             continue
-        found += [(f"{path.name}#{i}", d) for i, d in enumerate(docs) if d]
+        # ray.io documents only: examples/widget_operator brings its own CRD and kind
+        found += [(f"{path.name}#{i}", d) for i, d in enumerate(docs)
+                  if d and str(d.get("apiVersion", "")).startswith("ray.io/")]
     return found
 
 
