@@ -128,6 +128,7 @@ class Manager:
         self.elector: LeaderElector | None = None
         self._started = asyncio.Event()
         self._running = False
+        self._for_kinds: list[Kind] = []
         self._stopping = asyncio.Event()
         self._leader_task: asyncio.Task[None] | None = None
 
@@ -172,6 +173,7 @@ class Manager:
                 self.informer(extra.kind), mapper=extra.mapper, predicate=extra.predicate
             )
         self.controllers.append(controller)
+        self._for_kinds.append(for_kind)
         return controller
 
     # -- state ---------------------------------------------------------------------------------
@@ -219,6 +221,7 @@ class Manager:
         if self._running:
             raise RuntimeError("Manager.run() is already running")
         self._running = True
+        self._warn_if_selector_misses()
         self.informers.start_all()
         try:
             try:
@@ -245,6 +248,19 @@ class Manager:
                 assert task is not None
                 task.uncancel()
             await self._shutdown(graceful=not killed)
+
+    def _warn_if_selector_misses(self) -> None:
+        """A label selector that restricts none of the controllers' kinds is likely a mistake."""
+        kinds = self.options.selector_kinds
+        if self.options.label_selector and kinds is not None and self._for_kinds and not any(
+            k in kinds for k in self._for_kinds
+        ):
+            _log.warning(
+                "label_selector restricts none of the controllers' kinds; set selector_kinds",
+                label_selector=self.options.label_selector,
+                selector_kinds=sorted(k.group_kind for k in kinds),
+                controller_kinds=sorted(k.group_kind for k in self._for_kinds),
+            )
 
     async def _lead(self) -> asyncio.Event | None:
         """Wait for leadership; return the event set when it is lost (None if stopped first)."""

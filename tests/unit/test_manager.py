@@ -472,3 +472,25 @@ async def test_a_cancelled_run_stops_at_once_and_leaves_nothing_running(
     assert cluster.open_watches == 0
     stored = await cluster.get(CONFIGMAP, "slow", namespace="default")
     assert "done" not in stored["data"]
+
+
+async def test_a_selector_that_restricts_none_of_the_controllers_kinds_is_warned_about(
+    clock: VirtualClock,
+) -> None:
+    from structlog.testing import capture_logs
+
+    rec = Seen(clock)
+    manager = manager_with(FakeCluster(clock=clock), clock, rec, label_selector="team=a")
+    assert manager.informer(CONFIGMAP).label_selector is None  # ConfigMap is not a ray.io kind
+    with capture_logs() as logs:
+        async with running(manager):
+            pass
+    assert any("restricts none of the controllers' kinds" in e["event"] for e in logs)
+    scoped = Seen(clock)
+    ok = manager_with(FakeCluster(clock=clock), clock, scoped, label_selector="team=a",
+                      selector_kinds=[CONFIGMAP])
+    assert ok.informer(CONFIGMAP).label_selector == "team=a"
+    with capture_logs() as logs:
+        async with running(ok):
+            pass
+    assert not any("restricts none" in e["event"] for e in logs)
