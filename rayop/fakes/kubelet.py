@@ -108,6 +108,10 @@ class KubeletSimulator:
         self._svc_ctl.watch(self.services)
         self._svc_ctl.watch(self.pods, mapper=enqueue_mapped(self._services_of_pod))
         self.pods.add_handler(FuncHandler(on_delete=self._pod_deleted))
+        self._selectors = _SelectorIndex()
+        self.services.add_handler(FuncHandler(
+            on_add=self._selectors.put, on_update=lambda _old, new: self._selectors.put(new),
+            on_delete=self._selectors.drop))
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -196,12 +200,51 @@ class KubeletSimulator:
 
     def _services_of_pod(self, pod: Obj) -> list[Request]:
         ns = pod["metadata"].get("namespace", "")
-        out = []
-        for svc in self.services.store.list(ns):
-            selector = (svc.get("spec") or {}).get("selector")
-            if selector and LabelSelector.from_labels(selector).matches_object(pod):
-                out.append(Request(ns, svc["metadata"]["name"]))
-        return out
+        return [Request(ns, name) for name in self._selectors.matching(pod)]
+
+
+class _SelectorIndex:
+    """Services filed under one label pair of their selector.
+
+    A pod event then finds the Services that may select it without looking at every Service
+    (thousands, in a soak).
+    """
+
+    def __init__(self) -> None:
+        self._by_pair: dict[tuple[str, str, str], dict[str, dict[str, str]]] = {}
+        self._pair_of: dict[tuple[str, str], tuple[str, str, str]] = {}
+
+    def put(self, svc: Obj) -> None:
+        """File (or re-file) a Service by its selector."""
+        self.drop(svc)
+        selector = (svc.get("spec") or {}).get("selector")
+        if not selector:
+            return
+        meta = svc["metadata"]
+        first = min(selector)
+        pair = (str(meta.get("namespace", "")), first, str(selector[first]))
+        self._by_pair.setdefault(pair, {})[meta["name"]] = {
+            str(k): str(v) for k, v in selector.items()}
+        self._pair_of[(pair[0], meta["name"])] = pair
+
+    def drop(self, svc: Obj) -> None:
+        """Forget a Service."""
+        meta = svc["metadata"]
+        pair = self._pair_of.pop((str(meta.get("namespace", "")), meta["name"]), None)
+        if pair is not None:
+            self._by_pair.get(pair, {}).pop(meta["name"], None)
+
+    def matching(self, pod: Obj) -> list[str]:
+        """The names of the Services in the pod's namespace whose selector matches it."""
+        meta = pod["metadata"]
+        ns = str(meta.get("namespace", ""))
+        labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+        found = set()
+        for key, value in labels.items():
+            for name, selector in self._by_pair.get((ns, key, value), {}).items():
+                if all(labels.get(k) == v for k, v in selector.items()):
+                    found.add(name)
+        return sorted(found)
 
 
 def _pick(value: float | None, default: float) -> float:

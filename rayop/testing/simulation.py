@@ -488,14 +488,21 @@ class Simulation:
                 raise NotSettled(self._churn_report(now, horizon))
             await self.clock.sleep(step)
 
-    def _queue_busy(self, slot: ManagerSlot) -> bool:
-        if slot.manager is None:
-            return False
-        for controller in slot.manager.controllers:
+    def _busy_queues(self, slot: ManagerSlot) -> list[str]:
+        """Controllers of a working manager with keys queued or in progress."""
+        manager = slot.manager
+        if manager is None or slot.task is None or not manager.is_leader:
+            return []  # a standby's queues fill up, but nothing works them: not activity
+        out = []
+        for controller in manager.controllers:
             stats = controller.queue.statistics()
             if stats.depth or stats.processing:
-                return True
-        return False
+                out.append(f"{slot.identity}/{controller.name}: {stats.depth} queued, "
+                           f"{stats.processing} in progress")
+        return out
+
+    def _queue_busy(self, slot: ManagerSlot) -> bool:
+        return bool(self._busy_queues(slot))
 
     def _quiet_since(self, polling_ok: bool) -> float:
         last_write = max((e.at for e in self.timeline.entries[-200:] if e.what == "write"),
@@ -514,6 +521,7 @@ class Simulation:
         lines = [f"not settled: keys still churning in the last {horizon:g} virtual seconds:"]
         lines += [f"  {key}: {n} reconciles" for n, key in busy[:20]]
         lines += [f"  {obj}: {n} writes" for obj, n in sorted(writes.items())[:20]]
+        lines += [f"  queue {q}" for slot in self.slots for q in self._busy_queues(slot)]
         return "\n".join(lines)
 
     # -- invariants ----------------------------------------------------------------------------
