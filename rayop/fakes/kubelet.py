@@ -394,8 +394,8 @@ class _EndpointsReconciler:
         if not (svc.get("spec") or {}).get("selector"):
             return Result()
         selector = LabelSelector.from_labels(svc["spec"]["selector"])
-        pods = [p for p in self.sim.pods.store.list(request.namespace)
-                if selector.matches_object(p) and (p.get("status") or {}).get("podIP")
+        pods = [p for p in self.sim.pods.store.list(request.namespace, selector)
+                if (p.get("status") or {}).get("podIP")
                 and not p["metadata"].get("deletionTimestamp")]
         subsets = _subsets(svc, pods)
         body: Obj = {"apiVersion": "v1", "kind": "Endpoints",
