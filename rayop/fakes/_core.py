@@ -14,7 +14,15 @@ from typing import Any
 
 from ..client import NAMESPACE, Kind, Obj, PatchType, Preconditions, PropagationPolicy
 from ..clock import Clock, format_time
-from ..errors import BadRequest, Cause, Forbidden, Invalid, UnsupportedMediaType
+from ..errors import (
+    BadRequest,
+    Cause,
+    Conflict,
+    Forbidden,
+    Invalid,
+    ServerError,
+    UnsupportedMediaType,
+)
 from ..patch import MalformedPatch, PatchFailed, json_patch, merge_patch
 from . import _gc as _gc
 from . import _rules
@@ -65,8 +73,12 @@ class Core:
         """Return the registration of ``kind``; ``NotFound`` for a resource the server lacks."""
         info = self.kinds.get(kind_key(kind))
         if info is None or info.kind.version != kind.version:
-            raise unknown_kind(kind)
+            raise unknown_kind(kind, builtin_group=self.builtin_group(kind.group))
         return info
+
+    def builtin_group(self, group: str) -> bool:
+        """Whether ``group`` is core or the group of a built-in kind (not a CRD's group)."""
+        return not group or any(i.builtin and i.kind.group == group for i in self.kinds.values())
 
     def object_key(self, kind: Kind, name: str, namespace: str | None) -> ObjKey:
         """Return the key of a named object, checking the namespace rule."""
@@ -89,17 +101,24 @@ class Core:
     def create(self, kind: Kind, body: Obj, namespace: str | None) -> Entry:
         """Store a new object with server fields set; the body is the caller's private copy."""
         info = self.info(kind)
-        body = _rules.body_of(body, kind)
+        body = _rules.body_of(body, kind, builtin=info.builtin)
         meta = body["metadata"]
         ns = _rules.namespace_of(kind, meta, namespace)
         if meta.get("resourceVersion"):
-            raise BadRequest("resourceVersion should not be set on objects to be created")
+            # Yes, a 500: the storage layer refuses it after admission, as an internal error.
+            raise ServerError("resourceVersion should not be set on objects to be created")
         name = self._name_for(kind, meta)
         if ns:
             self._check_namespace(kind, ns, name)
-        causes = _rules.name_causes(kind, name) + _rules.owner_ref_causes(meta)
-        meta.update(name=name, uid=self._uid(), generation=1,
-                    creationTimestamp=format_time(self.clock.now()))
+        causes = _rules.name_causes(kind, name)
+        if not meta.get("name") and meta.get("generateName"):
+            causes = _rules.generate_name_causes(kind, str(meta["generateName"])) + causes
+        causes += _rules.metadata_causes(meta) + _rules.owner_ref_causes(meta)
+        causes += _rules.builtin_causes(kind, body, None)
+        meta.update(name=name, uid=self._uid(), creationTimestamp=format_time(self.clock.now()))
+        meta.pop("generation", None)
+        if info.generation:
+            meta["generation"] = 1
         for key in ("deletionTimestamp", "deletionGracePeriodSeconds"):
             meta.pop(key, None)
         if info.status_subresource:
@@ -161,7 +180,14 @@ class Core:
             required = Cause("metadata.name", "Required value", "FieldValueRequired")
             raise invalid(kind, "", [required])
         entry = self.lookup(kind, str(meta["name"]), ns or None)
+        uid = meta.get("uid")
+        if uid and uid != entry.meta["uid"]:
+            raise _uid_precondition_failed(kind, entry, str(uid), self.info(kind).builtin)
         given = meta.get("resourceVersion")
+        if not given and not self.info(kind).unconditional_update:
+            cause = Cause("metadata.resourceVersion",
+                          "Invalid value: 0: must be specified for an update")
+            raise invalid(kind, entry.meta["name"], [cause], by_resource=True)
         if given and str(given) != entry.meta["resourceVersion"]:
             raise conflict(kind, entry.meta["name"])
         return self._write(kind, entry, body, status=status)
@@ -172,25 +198,33 @@ class Core:
     ) -> Entry:
         """Apply a merge or JSON patch to the stored object (or its status) and store it."""
         entry = self.lookup(kind, name, namespace)
-        result = _apply_patch(entry.obj, patch, patch_type, kind)
+        result = _apply_patch(entry.obj, patch, patch_type, kind, self.info(kind).builtin)
         meta = result.get("metadata")
         if not isinstance(meta, dict):
             raise BadRequest("metadata must be a JSON object")
-        if meta.get("name") != name or meta.get("namespace", "") != entry.meta.get("namespace", ""):
-            raise BadRequest("a patch may not change an object's name or namespace")
+        if meta.get("name") != name:
+            raise BadRequest(f"the name of the object ({meta.get('name')}) does not match the "
+                             f"name on the URL ({name})")
+        if meta.get("namespace", "") != entry.meta.get("namespace", ""):
+            raise BadRequest("the namespace of the provided object does not match the namespace "
+                             "sent on the request")
         given = meta.get("resourceVersion")
         if given and str(given) != entry.meta["resourceVersion"]:
             raise conflict(kind, name)
-        return self._write(kind, entry, _rules.body_of(dict(result), kind), status=status)
+        body = _rules.body_of(dict(result), kind, builtin=self.info(kind).builtin)
+        return self._write(kind, entry, body, status=status)
 
     def _write(self, kind: Kind, entry: Entry, body: Obj, *, status: bool) -> Entry:
         info = self.info(kind)
         name = entry.meta["name"]
         causes = [] if status else _rules.immutable_causes(entry.meta, body["metadata"])
         old = entry.obj
-        new = _rules.updated(old, body, status=status, status_subresource=info.status_subresource)
+        new = _rules.updated(old, body, status=status, status_subresource=info.status_subresource,
+                             generation=info.generation)
         causes += _rules.finalizer_causes(entry.meta, new["metadata"])
-        causes += _rules.owner_ref_causes(new["metadata"])
+        causes += _rules.metadata_causes(new["metadata"]) + _rules.owner_ref_causes(new["metadata"])
+        if not status:
+            causes += _rules.builtin_causes(kind, new, old)
         self._validate(info, name, new, causes)
         if _rules.same_content(old, new):
             return entry
@@ -298,7 +332,13 @@ class Core:
         yield from self.buckets[kk].items()
 
 
-def _apply_patch(obj: Obj, patch: Any, patch_type: PatchType, kind: Kind) -> Obj:
+def _apply_patch(obj: Obj, patch: Any, patch_type: PatchType, kind: Kind, builtin: bool) -> Obj:
+    if patch_type == PatchType.STRATEGIC and not builtin:
+        raise UnsupportedMediaType(  # what the real server says: no strategic patch for a CR
+            "the body of the request was in an unknown format - accepted media types include: "
+            "application/json-patch+json, application/merge-patch+json, "
+            "application/apply-patch+yaml"
+        )
     if patch_type == PatchType.STRATEGIC:
         raise UnsupportedMediaType(
             f"the fake cluster does not implement strategic merge patch (for {kind}); "
@@ -331,3 +371,14 @@ def _check_preconditions(kind: Kind, entry: Entry, pre: Preconditions) -> None:
         raise conflict(kind, name, "Precondition failed: ResourceVersion in precondition: "
                                    f"{pre.resource_version}, ResourceVersion in object meta: {rv}")
 
+
+
+def _uid_precondition_failed(kind: Kind, entry: Entry, given: str, builtin: bool) -> Conflict:
+    """An update whose body names another uid: the storage layer's precondition fails (409)."""
+    ns, name = entry.meta.get("namespace", ""), entry.meta["name"]
+    prefix = kind.plural if builtin else f"{kind.group}/{kind.plural}"  # the etcd key's
+    key = "/".join(p for p in ("/registry", prefix, ns, name) if p)
+    return conflict(kind, name, f"StorageError: invalid object, Code: 4, Key: {key}, "
+                                f"ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: "
+                                f"UID in precondition: {given}, UID in object meta: "
+                                f"{entry.meta['uid']}")

@@ -45,9 +45,9 @@ def marked_deleting(entry: Entry, clock: Clock) -> dict[str, Any]:
 def delete(core: Core, kk: KindKey, key: ObjKey, policy: PropagationPolicy) -> Entry | None:
     """Delete or start deleting one object; return it while finalizers hold it."""
     entry = core.buckets[kk][key]
-    if entry.meta.get("deletionTimestamp"):
-        return entry
     uid = str(entry.meta["uid"])
+    if entry.meta.get("deletionTimestamp"):
+        return _delete_again(core, kk, key, entry, policy)
     if policy == PropagationPolicy.ORPHAN:
         _orphan(core, uid)
         entry = core.buckets[kk][key]
@@ -61,6 +61,28 @@ def delete(core: Core, kk: KindKey, key: ObjKey, policy: PropagationPolicy) -> E
     obj["metadata"]["finalizers"] = finalizers
     core.commit(kk, key, "MODIFIED", obj, entry)
     if policy == PropagationPolicy.FOREGROUND:
+        for dependent in sorted(core.dependents.get(uid, ())):
+            _collect(core, *dependent)
+        _finish_foreground(core, uid)
+    return core.buckets[kk].get(key)
+
+
+def _delete_again(
+    core: Core, kk: KindKey, key: ObjKey, entry: Entry, policy: PropagationPolicy
+) -> Entry | None:
+    """Delete an object already being deleted: Foreground or Orphan still take effect.
+
+    The real server adds the ``foregroundDeletion`` (or ``orphan``) finalizer and its collector
+    acts on it; here, as always, the collector's work is done at once.
+    """
+    uid = str(entry.meta["uid"])
+    if policy == PropagationPolicy.ORPHAN:
+        _orphan(core, uid)
+    elif policy == PropagationPolicy.FOREGROUND:
+        finalizers = list(entry.meta.get("finalizers") or [])
+        if FOREGROUND not in finalizers:
+            meta = {**entry.meta, "finalizers": [*finalizers, FOREGROUND]}
+            core.commit(kk, key, "MODIFIED", {**entry.obj, "metadata": meta}, entry)
         for dependent in sorted(core.dependents.get(uid, ())):
             _collect(core, *dependent)
         _finish_foreground(core, uid)

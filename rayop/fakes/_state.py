@@ -80,6 +80,16 @@ class KindInfo:
     validator: Validator | None = None
     status_subresource: bool = True
     field_labels: frozenset[str] = field(default_factory=frozenset)
+    builtin: bool = False
+    """A kind the API server has built in; otherwise a custom resource (a CRD's kind)."""
+    generation: bool = True
+    """Whether objects of the kind carry ``metadata.generation`` (custom resources do; among
+    the built-in kinds, Pods and Jobs do, ConfigMaps, Services, Leases, ... do not)."""
+
+    @property
+    def unconditional_update(self) -> bool:
+        """Whether an update without a resourceVersion is allowed (built-in kinds only)."""
+        return self.builtin
 
 
 class History:
@@ -137,8 +147,14 @@ def not_found(kind: Kind, name: str) -> NotFound:
     return NotFound(f'{kind.resource} "{name}" not found', **_details(kind, name))
 
 
-def unknown_kind(kind: Kind) -> NotFound:
-    """What a server says for a resource it does not serve."""
+def unknown_kind(kind: Kind, *, builtin_group: bool = True) -> NotFound:
+    """What a server says for a resource it does not serve.
+
+    Under a built-in group (core ``v1``, ``batch``, ...) the answer is a Status; under any other
+    group (where CRDs are served) the server answers a plain-text ``404 page not found``.
+    """
+    if not builtin_group:
+        return NotFound("404 page not found")
     return NotFound("the server could not find the requested resource", group=kind.group)
 
 
@@ -159,12 +175,16 @@ def conflict(kind: Kind, name: str, why: str | None = None) -> Conflict:
     )
 
 
-def invalid(kind: Kind, name: str, causes: list[Cause]) -> Invalid:
-    """``RayJob.ray.io "x" is invalid: field: message`` with every cause."""
+def invalid(kind: Kind, name: str, causes: list[Cause], *, by_resource: bool = False) -> Invalid:
+    """``RayJob.ray.io "x" is invalid: field: message`` with every cause.
+
+    ``by_resource`` names the kind as ``rayjobs.ray.io`` instead (the storage layer's wording,
+    used for a missing resourceVersion on update).
+    """
     parts = [f"{c.field}: {c.message}" if c.field else c.message for c in causes]
     text = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
     return Invalid(
-        f'{kind.group_kind} "{name}" is invalid: {text}',
+        f'{kind.resource if by_resource else kind.group_kind} "{name}" is invalid: {text}',
         kind=kind.kind,
         group=kind.group,
         name=name,

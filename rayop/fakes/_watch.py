@@ -62,15 +62,19 @@ class Filter:
 class Watcher:
     """One open watch: its filter and a bounded buffer of events not yet delivered."""
 
-    def __init__(self, flt: Filter, capacity: int) -> None:
+    def __init__(self, flt: Filter, capacity: int, *, after: int = 0) -> None:
         self.filter = flt
         self.buffer: deque[Pending] = deque()
         self.capacity = capacity
+        self.after = after
+        """Changes at or before this resourceVersion are not for this watcher."""
         self.wake = asyncio.Event()
         self.overflowed = False
 
     def offer(self, change: Change) -> None:
         """Buffer the change if it concerns this watcher; overflow ends the watch."""
+        if change.rv <= self.after:
+            return
         event = self.filter.translate(change)
         if event is None or self.overflowed:
             return

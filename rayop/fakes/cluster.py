@@ -3,13 +3,16 @@
 It behaves like an API server, not like a dict:
 
 - one cluster-wide, strictly increasing ``resourceVersion``; ``uid`` (from the seed),
-  ``creationTimestamp`` (from the clock), ``generateName``; ``generation`` is 1 on create and
-  bumps when anything but metadata and status changes, and when deletion starts;
+  ``creationTimestamp`` (from the clock), ``generateName``; ``generation`` (custom kinds, Pods
+  and Jobs only) is 1 on create and bumps when anything but metadata and status changes, and
+  when deletion starts;
 - status only through ``replace_status`` / ``patch_status``, which change nothing else; create,
   replace and patch leave status alone (for kinds with a status subresource); a write that
   changes nothing gets no new resourceVersion and no watch event;
-- ``Conflict`` on a stale resourceVersion (replace, or a patch carrying one), ``AlreadyExists``,
-  ``NotFound`` and ``Invalid`` with Kubernetes' messages; uid and creationTimestamp immutable;
+- ``Conflict`` on a stale resourceVersion (replace, or a patch carrying one) or another uid,
+  ``AlreadyExists``, ``NotFound`` and ``Invalid`` with Kubernetes' messages; a replace of a
+  custom resource must carry a resourceVersion (built-in kinds allow unconditional updates);
+  names, generateName, labels, annotations and owner references checked as the server does;
 - deletion with finalizers (``deletionTimestamp``; no new finalizers once deleting; removing the
   last one deletes), owner-reference garbage collection (Background, Foreground, Orphan, and
   owners that never existed) run synchronously inside the request, see ``_gc.py``;
@@ -30,18 +33,19 @@ What it does NOT emulate:
 
 - server-side apply and managedFields; strategic merge patch (``UnsupportedMediaType``);
 - admission (webhooks, defaulting, quotas, LimitRanges), RBAC and authentication;
-- built-in kinds' own validation and defaulting (a Pod is not checked); OpenAPI schemas, unless a
-  validator is registered; field pruning;
+- built-in kinds' own validation and defaulting (of a Pod, only containers with a name and an
+  image, and the immutability of its spec, are checked; a Service gets no cluster IP);
+  OpenAPI schemas, unless a validator is registered; field pruning;
 - the controllers: nothing schedules or runs pods (see the kubelet simulator), no endpoints,
   service IPs, job controllers or TTLs; only the garbage collector and namespace deletion run;
 - graceful deletion periods (every deletion is immediate, ``deletionGracePeriodSeconds: 0``);
-- ``generation`` on kinds that lack it on a real server (the fake sets it on every kind);
-- a Foreground or Orphan delete of an object already being deleted changes nothing;
 - API discovery, versions and conversion (one version per kind), ``sendInitialEvents``, the
   watch-list feature, ``resourceVersionMatch``, ``dryRun``, table output, subresources other
   than status (scale, log, exec, eviction);
-- a watch from a resourceVersion newer than the cluster's answers ``Timeout`` at once (a server
-  waits a few seconds first).
+- a namespace's deletion finishes as soon as it is empty (a real one waits 5 s at least);
+- messages of a few refusals differ (JSON patch failures, label selector syntax, field selectors
+  of built-in kinds); see ``docs/fake-vs-real.md`` for every difference found against
+  kube-apiserver 1.36, and what was done about each.
 """
 
 from __future__ import annotations
@@ -72,7 +76,7 @@ from ..client import (
     WatchEvent,
 )
 from ..clock import Clock, RealClock
-from ..errors import ApiError, BadRequest, Gone, Timeout
+from ..errors import ApiError, BadRequest, Gone
 from ..selectors import FieldSelector, LabelSelector
 from ._core import Core
 from ._state import Change, Entry, KindInfo, ObjKey, Validator, kind_key, not_found, unknown_kind
@@ -82,6 +86,8 @@ from .faults import Decision, FaultPlan
 __all__ = ["FakeCluster", "RecordedCall"]
 
 _STATUS_KINDS = frozenset({POD, SERVICE, NAMESPACE, JOB})
+_GENERATION_KINDS = frozenset({POD, JOB})
+"""The built-in kinds with ``metadata.generation`` (kube-apiserver 1.36; custom kinds all have)."""
 _FIELD_LABELS: dict[Kind, frozenset[str]] = {
     POD: frozenset({"spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
                     "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
@@ -146,7 +152,8 @@ class FakeCluster:
         self._core.listeners.append(self._hub.publish)
         for kind in BUILTIN_KINDS:
             self.register_kind(kind, status_subresource=kind in _STATUS_KINDS,
-                               field_labels=_FIELD_LABELS.get(kind, ()))
+                               field_labels=_FIELD_LABELS.get(kind, ()), builtin=True,
+                               generation=kind in _GENERATION_KINDS)
         for name in ("default", "kube-system", "kube-public"):
             self._core.create(NAMESPACE, {"metadata": {"name": name}}, None)
 
@@ -159,9 +166,17 @@ class FakeCluster:
         validator: Validator | None = None,
         status_subresource: bool = True,
         field_labels: Iterable[str] = (),
+        builtin: bool = False,
+        generation: bool = True,
     ) -> None:
-        """Serve ``kind`` (a CRD); ``validator(obj)`` returns the causes of an Invalid answer."""
-        self._core.register(KindInfo(kind, validator, status_subresource, frozenset(field_labels)))
+        """Serve ``kind`` (a CRD); ``validator(obj)`` returns the causes of an Invalid answer.
+
+        ``builtin`` marks a kind the API server has built in (updates without a resourceVersion
+        allowed, strategic merge patch known); ``generation=False`` for kinds whose objects carry
+        no ``metadata.generation``.
+        """
+        self._core.register(KindInfo(kind, validator, status_subresource, frozenset(field_labels),
+                                     builtin=builtin, generation=generation))
 
     def register_crd(self, crd: Obj, *, validator: Validator | None = None) -> Kind:
         """Serve the kind a CustomResourceDefinition object defines (its storage version)."""
@@ -173,6 +188,14 @@ class FakeCluster:
         has_status = "status" in (version.get("subresources") or {})
         self.register_kind(kind, validator=validator, status_subresource=has_status)
         return kind
+
+    def builtin_group(self, group: str) -> bool:
+        """Whether ``group`` is core or a built-in kind's group.
+
+        An unknown resource there answers a Status; under a CRD's group, the real server answers
+        a plain ``404 page not found``.
+        """
+        return self._core.builtin_group(group)
 
     def served_kinds(self) -> list[tuple[Kind, bool]]:
         """Return every kind served, each with whether it has a status subresource."""
@@ -477,13 +500,14 @@ class FakeCluster:
             bucket = core.buckets[flt.kind]
             initial: list[Pending] = [("ADDED", bucket[k].raw) for k in sorted(bucket)
                                   if flt.matches(k, bucket[k])]
+            after = 0
         else:
-            rv = _parse_rv(rv_text)
-            if rv > core.rv:
-                raise Timeout(f"Too large resource version: {rv}, current: {core.rv}")
-            core.history.check(rv)
-            initial = [e for c in core.history.since(rv) if (e := flt.translate(c)) is not None]
-        watcher = Watcher(flt, self.watch_buffer)
+            after = _parse_rv(rv_text)
+            # A version the cluster has not reached yet: the stream waits for it (as the real
+            # server does, holding the watch open) and starts with the changes after it.
+            core.history.check(min(after, core.rv))
+            initial = [e for c in core.history.since(after) if (e := flt.translate(c)) is not None]
+        watcher = Watcher(flt, self.watch_buffer, after=after)
         self._hub.add(watcher)
         return watcher, initial
 

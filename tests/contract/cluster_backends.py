@@ -151,6 +151,25 @@ async def kube_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]
 
 
 @contextlib.asynccontextmanager
+async def realapi_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    """The session's real kube-apiserver (tests/realapi) through KubeClient.
+
+    Skips with the reason when the binaries are not built (``tests/realapi/prepare.sh``), and
+    fails instead under ``RAYOP_REALAPI=require``. The Widget CRD is installed with the server,
+    before its garbage collector starts (see ``conftest.py``).
+    """
+    server = request.getfixturevalue("real_apiserver")
+    from rayop.kube import KubeClient  # lazily: only the real backends need it
+
+    client = await KubeClient.from_kubeconfig(server.kubeconfig)
+    backend = Backend("realapi", client, RealClock(), namespace=f"c-{uuid.uuid4().hex[:10]}")
+    try:
+        yield backend
+    finally:
+        await client.close()
+
+
+@contextlib.asynccontextmanager
 async def http_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
     """The fake cluster behind its REST front (rayop.fakes.apiserver), through KubeClient.
 
@@ -178,6 +197,7 @@ BACKENDS: dict[str, Callable[[pytest.FixtureRequest], contextlib.AbstractAsyncCo
     "fake": fake_backend,
     "http": http_backend,
     "kube": kube_backend,
+    "realapi": realapi_backend,
 }
 
 

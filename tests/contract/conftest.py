@@ -7,9 +7,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from cluster_backends import BACKENDS, Backend
+from cluster_backends import BACKENDS, WIDGET_CRD, Backend
+from realapi.crds import add_session_crd
+from realapi.fixtures import real_apiserver_fixture  # noqa: F401  (the "realapi" backend's server)
 
 from rayop.client import NAMESPACE
+
+add_session_crd(WIDGET_CRD)  # installed with the real API server, before its garbage collector
 
 
 def pytest_configure(config: pytest.Config) -> None:

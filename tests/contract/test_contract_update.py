@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cluster_backends import WIDGET, Backend, widget
 
-from rayop.client import Obj, PatchType
+from rayop.client import CONFIGMAP, Obj, PatchType
 from rayop.errors import Conflict, Invalid
 
 
@@ -26,20 +26,51 @@ async def test_replace_with_stale_resource_version_is_conflict(backend: Backend)
     )
 
 
-async def test_replace_without_resource_version_is_unconditional(backend: Backend) -> None:
-    created = await _make(backend)
-    await backend.client.patch(WIDGET, "a", {"spec": {"size": 2}}, namespace=backend.namespace)
-    body = {"metadata": {"name": "a"}, "spec": {"size": 5}}
-    replaced = await backend.client.replace(WIDGET, body, namespace=backend.namespace)
-    assert replaced["spec"] == {"size": 5}
+async def test_replace_of_builtin_kind_without_resource_version_is_unconditional(
+    backend: Backend,
+) -> None:
+    ns = backend.namespace
+    created = await backend.client.create(CONFIGMAP, {"metadata": {"name": "c"},
+                                                      "data": {"k": "1"}}, namespace=ns)
+    await backend.client.patch(CONFIGMAP, "c", {"data": {"k": "2"}}, namespace=ns)
+    body = {"metadata": {"name": "c"}, "data": {"k": "5"}}
+    replaced = await backend.client.replace(CONFIGMAP, body, namespace=ns)
+    assert replaced["data"] == {"k": "5"}
     assert replaced["metadata"]["uid"] == created["metadata"]["uid"]
 
 
-async def test_replace_cannot_change_uid(backend: Backend) -> None:
+async def test_replace_of_custom_resource_needs_a_resource_version(backend: Backend) -> None:
+    await _make(backend)
+    body = {"metadata": {"name": "a"}, "spec": {"size": 5}, "status": {"phase": "x"}}
+    for write in (backend.client.replace, backend.client.replace_status):
+        with pytest.raises(Invalid) as caught:
+            await write(WIDGET, body, namespace=backend.namespace)
+        assert caught.value.fields == ("metadata.resourceVersion",)
+        assert caught.value.message == (
+            'widgets.test.rayop.dev "a" is invalid: metadata.resourceVersion: Invalid value: 0: '
+            "must be specified for an update"
+        )
+
+
+async def test_replace_with_another_uid_is_conflict(backend: Backend) -> None:
     created = await _make(backend)
+    stored_uid = created["metadata"]["uid"]
     created["metadata"]["uid"] = "00000000-0000-4000-8000-000000000000"
-    with pytest.raises(Invalid):
+    with pytest.raises(Conflict) as caught:
         await backend.client.replace(WIDGET, created, namespace=backend.namespace)
+    assert caught.value.message.endswith(
+        "Precondition failed: UID in precondition: 00000000-0000-4000-8000-000000000000, "
+        f"UID in object meta: {stored_uid}"
+    )
+
+
+async def test_replace_keeps_the_stored_creation_timestamp(backend: Backend) -> None:
+    created = await _make(backend)
+    body = dict(created, spec={"size": 2})
+    body["metadata"] = dict(created["metadata"], creationTimestamp="2001-01-01T00:00:00Z")
+    replaced = await backend.client.replace(WIDGET, body, namespace=backend.namespace)
+    assert replaced["metadata"]["creationTimestamp"] == created["metadata"]["creationTimestamp"]
+    assert replaced["spec"] == {"size": 2}
 
 
 async def test_merge_patch_merges_and_null_removes(backend: Backend) -> None:
@@ -99,9 +130,10 @@ async def test_replace_and_patch_ignore_status(backend: Backend) -> None:
     created = await _make(backend)
     await backend.client.patch_status(WIDGET, "a", {"status": {"phase": "Real"}},
                                       namespace=backend.namespace)
-    created["status"] = {"phase": "Overwritten"}
-    created["metadata"].pop("resourceVersion")
-    replaced = await backend.client.replace(WIDGET, created, namespace=backend.namespace)
+    current = await backend.client.get(WIDGET, "a", namespace=backend.namespace)
+    current["status"] = {"phase": "Overwritten"}
+    current["spec"] = created["spec"] | {"size": 3}
+    replaced = await backend.client.replace(WIDGET, current, namespace=backend.namespace)
     patched = await backend.client.patch(WIDGET, "a", {"status": {"phase": "Patched"}},
                                          namespace=backend.namespace)
     assert replaced["status"] == {"phase": "Real"} and patched["status"] == {"phase": "Real"}

@@ -280,12 +280,12 @@ class ApiServer:
                 return _json(api_group_list(groups))
             group = parts[1]
             if group not in groups:
-                raise _no_resource()
+                raise _no_resource(self.cluster.builtin_group(group))
             if len(parts) == 2:
                 return _json(api_group(group, groups[group]))
             version, rest = parts[2], parts[3:]
             if version not in groups[group]:
-                raise _no_resource()
+                raise _no_resource(self.cluster.builtin_group(group))
         if not rest:
             here = [k for (g, v, _), k in kinds.items() if g == group and v == version]
             return _json(api_resource_list(f"{group}/{version}" if group else version, here))
@@ -301,7 +301,7 @@ class ApiServer:
                 namespace, rest = rest[1], rest[2:]
         served = kinds.get((group, version, rest[0]))
         if served is None or len(rest) > 3:
-            raise _no_resource()
+            raise _no_resource(self.cluster.builtin_group(group))
         if served.kind.namespaced and namespace is None and len(rest) > 1:
             raise _no_resource()
         name = rest[1] if len(rest) > 1 else None
@@ -576,7 +576,10 @@ def _openapi_v2(request: web.Request) -> web.Response:
                                              "version": "v1.32.0"}, "paths": {}})
 
 
-def _no_resource() -> NotFound:
+def _no_resource(builtin_group: bool = True) -> NotFound:
+    # Outside the built-in groups kube-apiserver answers a plain "404 page not found".
+    if not builtin_group:
+        return NotFound("404 page not found")
     return NotFound("the server could not find the requested resource")
 
 
