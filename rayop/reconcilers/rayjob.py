@@ -297,7 +297,7 @@ class RayJobReconciler:
         dashboard = self.dashboards.for_cluster(ctx.namespace, ctx.cluster_name)
         try:
             known = await dashboard.get_job(submission_id)
-            if known is None and marked != head:
+            if known is None and marked and marked != head:  # "" : the head was not known
                 # Ray forgot the id with its old head: the job may have run there. Resubmitting
                 # could run it twice; count the attempt as lost, as a head loss while Running.
                 return self._attempt_failed(
