@@ -174,8 +174,9 @@ async def http_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]
     """The fake cluster behind its REST front (rayop.fakes.apiserver), through KubeClient.
 
     Real HTTP on 127.0.0.1, so real time: bookmarks every second keep the bookmark test short.
-    Plain HTTP (KubeClient sends its token without TLS; kubectl would not): asyncio's TLS costs
-    4x per request here (bench/rest.py), and TLS is exercised by tests/e2e and tests/kubectl.
+    Plain HTTP (KubeClient sends its token without TLS; kubectl would not): with TLS the test
+    that makes 1,001 patches took 5.6 s instead of 1.5 s; TLS is exercised by tests/e2e and
+    tests/kubectl.
     """
     from rayop.fakes.apiserver import ApiServer  # lazily: only this backend needs them
     from rayop.kube import KubeClient
