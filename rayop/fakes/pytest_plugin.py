@@ -107,12 +107,19 @@ def rayop_simulation_options() -> dict[str, Any]:
 async def simulation(
     rayop_seed: int, rayop_simulation_options: dict[str, Any]
 ) -> AsyncIterator[Any]:
-    """A started :class:`~rayop.testing.Simulation`; prints its timeline if the test fails."""
-    from rayop.testing import Simulation
+    """A started :class:`~rayop.testing.Simulation`; prints its timeline if the test fails.
+
+    At teardown the invariants checked during the run (unhandled exceptions, writes after a lost
+    lease, hot loops, undocumented status values, RayServices that stopped serving) must hold;
+    call ``simulation.assert_invariants()`` in the test for the end-of-run ones too.
+    """
+    from rayop.testing import InvariantViolation, Simulation
 
     options = {"seed": rayop_seed, **rayop_simulation_options}
     async with Simulation(**options) as sim:
         yield sim
+    if sim.violations:
+        raise InvariantViolation(sim.report(list(sim.violations)))
 
 
 @pytest.hookimpl(hookwrapper=True)
