@@ -110,6 +110,8 @@ class Core:
         name = self._name_for(kind, meta)
         if ns:
             self._check_namespace(kind, ns, name)
+        elif ("", name) in self.buckets[kind_key(kind)]:  # cluster-scoped: same rule
+            raise already_exists(kind, name)
         causes = _rules.name_causes(kind, name)
         if not meta.get("name") and meta.get("generateName"):
             causes = _rules.generate_name_causes(kind, str(meta["generateName"])) + causes

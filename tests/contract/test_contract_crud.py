@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cluster_backends import WIDGET, Backend, widget
 
-from rayop.client import CONFIGMAP, Kind
+from rayop.client import CONFIGMAP, NAMESPACE, Kind
 from rayop.errors import AlreadyExists, Invalid, NotFound, ServerError
 
 
@@ -56,6 +56,14 @@ async def test_create_existing_name_is_already_exists(backend: Backend) -> None:
     with pytest.raises(AlreadyExists) as caught:
         await backend.client.create(WIDGET, widget("a"), namespace=backend.namespace)
     assert caught.value.message == 'widgets.test.rayop.dev "a" already exists'
+
+
+async def test_create_existing_cluster_scoped_name_is_already_exists(backend: Backend) -> None:
+    with pytest.raises(AlreadyExists) as caught:
+        await backend.client.create(NAMESPACE, {"metadata": {"name": backend.namespace}})
+    assert caught.value.message == f'namespaces "{backend.namespace}" already exists'
+    got = await backend.client.get(NAMESPACE, backend.namespace)
+    assert got["status"]["phase"] == "Active"
 
 
 async def test_create_in_missing_namespace_is_not_found(backend: Backend) -> None:

@@ -347,3 +347,39 @@ async def test_events_print_like_kubectl_get_events(api: Api, fake: FakeCluster)
                      ("Message", 0), ("Name", 1)]
     assert table["rows"][0]["cells"][1:] == ["Normal", "Submitted", "rayjob/j",
                                              "Submitted Ray job j-1", "j.1"]
+
+
+async def test_creating_a_crd_serves_its_kind(api: Api) -> None:
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "gadgets.y.io"},
+           "spec": {"group": "y.io", "scope": "Namespaced",
+                    "names": {"kind": "Gadget", "plural": "gadgets"},
+                    "versions": [{"name": "v1", "served": True, "storage": True,
+                                  "additionalPrinterColumns": [
+                                      {"name": "Size", "type": "integer",
+                                       "jsonPath": ".spec.size"}]}]}}
+    code, created = await api.json("POST", crds, body=crd)
+    assert code == 201
+    assert {c["type"]: c["status"] for c in created["status"]["conditions"]} == {
+        "NamesAccepted": "True", "Established": "True"}
+    path = "/apis/y.io/v1/namespaces/default/gadgets"
+    assert (await api.call("POST", path, body={"metadata": {"name": "g"},
+                                               "spec": {"size": 2}}))[0] == 201
+    _, table = await api.json("GET", path, headers={"Accept": TABLE})
+    assert table["rows"][0]["cells"] == ["g", 2]
+    assert (await api.call("POST", crds, body=crd))[0] == 409
+    broken = {**crd, "metadata": {"name": "x.y.io"}, "spec": {"group": "y.io", "names": {}}}
+    code, body = await api.json("POST", crds, body=broken)
+    assert code == 422
+    assert [c["field"] for c in body["details"]["causes"]] == [
+        "spec.names.kind", "spec.names.plural", "spec.versions"]
+
+
+async def test_applying_rayops_crds_keeps_their_validation(api: Api) -> None:
+    from rayop.crds import generate_crd
+
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    assert (await api.call("POST", crds, body=generate_crd(RAYJOB)))[0] == 201
+    bad = {**JOB, "spec": {"entrypoint": "x", "ttlSecondsAfterFinished": -1}}
+    assert (await api.call("POST", JOBS, body=bad))[0] == 422  # the schema validator stays

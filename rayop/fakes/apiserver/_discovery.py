@@ -22,6 +22,7 @@ _SHORT_NAMES: dict[tuple[str, str], list[str]] = {
     ("", "pods"): ["po"], ("", "services"): ["svc"], ("", "endpoints"): ["ep"],
     ("", "events"): ["ev"], ("", "configmaps"): ["cm"], ("", "namespaces"): ["ns"],
     ("events.k8s.io", "events"): ["ev"],
+    ("apiextensions.k8s.io", "customresourcedefinitions"): ["crd", "crds"],
 }
 _ALL = frozenset({("", "pods"), ("", "services"), ("batch", "jobs")})
 

@@ -19,6 +19,7 @@ import yaml
 from aiohttp import web
 
 from ...client import BUILTIN_KINDS, Kind, Obj, PatchType, Preconditions, PropagationPolicy
+from ...clock import format_time
 from ...crds import generate_crds
 from ...errors import (
     ApiError,
@@ -47,9 +48,12 @@ from ._status import error_bytes, json_bytes, success_bytes
 from ._table import Column, table, wants_table
 from ._tls import self_signed
 
-__all__ = ["ApiServer", "check_loopback"]
+__all__ = ["CRD", "ApiServer", "check_loopback"]
 
 JSON = "application/json"
+CRD = Kind("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
+           namespaced=False)
+"""CustomResourceDefinitions: the front serves them; creating one serves its kind."""
 _WATCH_TRUE = frozenset({"1", "true", "True"})
 _PATCH_TYPES = {str(t): t for t in PatchType}
 _MEDIA = "application/json-patch+json, application/merge-patch+json"
@@ -128,6 +132,8 @@ class ApiServer:
         self._watches: set[asyncio.Task[Any]] = set()
         self._served: dict[tuple[str, str, str], ServedKind] = {}
         self._served_count = -1
+        if not any(k == CRD for k, _ in cluster.served_kinds()):
+            cluster.register_kind(CRD, status_subresource=True)
 
     # -- life cycle ----------------------------------------------------------------------------
 
@@ -429,8 +435,32 @@ class ApiServer:
 
     async def _create(self, request: web.Request, route: _Route) -> web.Response:
         body = await _body(request)
+        if route.kind == CRD:
+            _check_crd(body)
         obj = await self.cluster.create(route.kind, body, namespace=route.namespace)
+        if route.kind == CRD:
+            obj = await self._establish(obj)
         return self._object(request, route, obj, 201)
+
+    async def _establish(self, crd: Obj) -> Obj:
+        """Serve a created CRD's kind (unless already served: rayop's keep their validators)."""
+        spec = crd["spec"]
+        versions = spec.get("versions") or [{}]
+        version = next((v for v in versions if v.get("storage")), versions[0])
+        key = (spec["group"], version.get("name"), spec["names"]["plural"])
+        if key not in self._kinds():
+            self.register_crd(crd)
+        else:
+            self._remember_crd(crd)
+        now = format_time(self.cluster.clock.now())
+        crd["status"] = {
+            "acceptedNames": spec["names"], "storedVersions": [version.get("name")],
+            "conditions": [{"type": t, "status": "True", "reason": r, "message": m,
+                            "lastTransitionTime": now}
+                           for t, r, m in (("NamesAccepted", "NoConflicts", "no conflicts found"),
+                                           ("Established", "InitialNamesAccepted",
+                                            "the initial names have been accepted"))]}
+        return await self.cluster.replace_status(CRD, crd)
 
     async def _replace(self, request: web.Request, route: _Route) -> web.Response:
         body = await _body(request)
@@ -561,6 +591,33 @@ async def _write(response: web.StreamResponse, data: bytes) -> bool:
     except ConnectionError:
         return False
     return True
+
+
+def _check_crd(body: Obj) -> None:
+    """Refuse a CustomResourceDefinition the front could not serve, naming the field."""
+    spec = body.get("spec")
+    causes: list[Cause] = []
+    if not isinstance(spec, dict):
+        causes.append(Cause("spec", "Required value", "FieldValueRequired"))
+    else:
+        given = spec.get("names")
+        names: dict[str, Any] = given if isinstance(given, dict) else {}
+        for field, value in (("spec.group", spec.get("group")),
+                             ("spec.names.kind", names.get("kind")),
+                             ("spec.names.plural", names.get("plural"))):
+            if not isinstance(value, str) or not value:
+                causes.append(Cause(field, "Required value", "FieldValueRequired"))
+        versions = spec.get("versions")
+        if not isinstance(versions, list) or not versions or not all(
+                isinstance(v, dict) and v.get("name") for v in versions):
+            causes.append(Cause("spec.versions", "Invalid value: must have exactly one version "
+                                "marked as storage version"))
+    if causes:
+        name = str((body.get("metadata") or {}).get("name") or "")
+        raise Invalid(f'CustomResourceDefinition.apiextensions.k8s.io "{name}" is invalid: '
+                      + ", ".join(f"{c.field}: {c.message}" for c in causes),
+                      kind="CustomResourceDefinition", group="apiextensions.k8s.io", name=name,
+                      causes=causes)
 
 
 def _openapi_v2(request: web.Request) -> web.Response:
