@@ -21,9 +21,15 @@ from kubectl_tool import KUBECTL, Kubectl
 from rayop.client import POD, RAYCLUSTER, SERVICE
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
+CRDS = Path(__file__).resolve().parents[2] / "deploy" / "crds"
 
 
 async def test_apply_get_wait_describe_delete(kubectl: Kubectl) -> None:
+    _, out, _ = await kubectl.run("apply", "-f", str(CRDS))  # as an install would, first
+    assert out.split("\n")[0] == (
+        "customresourcedefinition.apiextensions.k8s.io/rayclusters.ray.io created")
+    _, out, _ = await kubectl.run("get", "crd", "-o", "name")
+    assert len(out.split()) == 3
     _, out, _ = await kubectl.run("apply", "-f", str(EXAMPLES))
     created = sorted(line.split()[0] for line in out.splitlines())
     assert created == ["raycluster.ray.io/raycluster-sample",
