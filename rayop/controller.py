@@ -191,7 +191,7 @@ class Controller:
     def _deadline(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """The per-reconcile timeout: the event loop's own timer on the real clock.
 
-        :func:`rayop.clock.timeout` works on any Clock but costs a task per use (about 100 µs);
+        :func:`rayop.clock.timeout` works on any Clock but costs a task per use;
         on the real clock ``asyncio.timeout`` is the same deadline for a loop timer.
         """
         if self.reconcile_timeout is None:
