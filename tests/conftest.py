@@ -30,11 +30,15 @@ TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))  # `realapi` (the real API server harness) is importable
 
+# The real API server tier's session fixture, `real_apiserver`, registered once for the whole
+# suite: imported into several modules it would be several fixtures, and start several servers.
+from realapi.fixtures import real_apiserver_fixture  # noqa: E402, F401
+
 _backend_of: dict[str, str] = {}
 
 
 def backend_of(item: pytest.Item) -> str | None:
-    """The backend a test runs on: the value of its parameter named ``*backend``, if any.
+    """The backend a test runs on: the value of its parameter ``*backend`` (or ``e2e``), if any.
 
     The suites written once for every backend (the ClusterClient contract suite, the end-to-end
     scenarios) take such a parameter whose value is the backend's name (``fake``, ``http``,
@@ -42,7 +46,7 @@ def backend_of(item: pytest.Item) -> str | None:
     """
     callspec = getattr(item, "callspec", None)
     for name, value in (callspec.params.items() if callspec is not None else ()):
-        if name.endswith("backend") and isinstance(value, str):
+        if (name.endswith("backend") or name == "e2e") and isinstance(value, str):
             return value
     return None
 

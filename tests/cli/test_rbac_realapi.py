@@ -37,7 +37,6 @@ from rayop.operator import OperatorOptions, add_ray_controllers
 
 pytest.importorskip("realapi.fixtures")
 from realapi.cluster import RealApiServer
-from realapi.fixtures import real_apiserver_fixture  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = {
@@ -68,7 +67,10 @@ class DenialRecorder:
             try:
                 return await method(*args, **kwargs)
             except Forbidden as err:
-                self.denied.append(f"{name} {args[0]}: {err}")
+                # A namespace being deleted (another test's, on the shared server) refuses new
+                # content with a 403 too; that is no RBAC denial.
+                if "because it is being terminated" not in str(err):
+                    self.denied.append(f"{name} {args[0]}: {err}")
                 raise
 
         return call

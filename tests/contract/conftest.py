@@ -9,7 +9,6 @@ import pytest
 import pytest_asyncio
 from cluster_backends import BACKENDS, WIDGET_CRD, Backend
 from realapi.crds import add_session_crd
-from realapi.fixtures import real_apiserver_fixture  # noqa: F401  (the "realapi" backend's server)
 
 from rayop.client import NAMESPACE
 

@@ -78,7 +78,26 @@ async def http_backend(request: pytest.FixtureRequest) -> AsyncIterator[E2EBacke
             await backend.aclose()
 
 
+@contextlib.asynccontextmanager
+async def realapi_backend(request: pytest.FixtureRequest) -> AsyncIterator[E2EBackend]:
+    """The session's real kube-apiserver (tests/realapi, with its garbage collector); every
+    client a real KubeClient. Skips with the reason when the binaries are not built."""
+    server = request.getfixturevalue("real_apiserver")
+    from rayop.kube import KubeClient
+
+    async def connect() -> ClusterClient:
+        return await KubeClient.from_kubeconfig(server.kubeconfig)
+
+    backend = E2EBackend("realapi", connect, RealClock(), f"e2e-{next(_namespaces)}-"
+                         f"{uuid.uuid4().hex[:6]}")
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
+
+
 E2E_BACKENDS: dict[str, Callable[[pytest.FixtureRequest],
                                  contextlib.AbstractAsyncContextManager[E2EBackend]]] = {
     "http": http_backend,
+    "realapi": realapi_backend,
 }

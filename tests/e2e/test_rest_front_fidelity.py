@@ -16,7 +16,6 @@ from typing import Any
 import aiohttp
 import orjson
 from realapi.cluster import RealApiServer
-from realapi.fixtures import real_apiserver_fixture  # noqa: F401  (the `real_apiserver` fixture)
 
 from rayop.client import RAYJOB
 from rayop.clock import RealClock
@@ -43,6 +42,7 @@ def requests(ns: str) -> list[tuple[str, str, Any, str | None]]:
         ("PUT", f"{jobs}/other", "created", None),                   # name mismatch
         ("DELETE", f"{jobs}/j?propagationPolicy=Sideways", None, None),
         ("GET", "/nothing", None, None),
+        ("GET", "/apis/nope.io/v1/things", None, None),              # unknown group: plain 404
     ]
 
 

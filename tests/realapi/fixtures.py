@@ -1,13 +1,13 @@
 """The pytest fixture for the real API server tier: one server per session, or a skip saying why.
 
-Use it from any test module or conftest without a plugin::
-
-    from realapi.fixtures import real_apiserver_fixture  # noqa: F401  (registers `real_apiserver`)
+``tests/conftest.py`` registers it for the whole suite, so any test can take it::
 
     def test_something(real_apiserver: RealApiServer) -> None: ...
 
-Set ``RAYOP_REALAPI=0`` to skip the tier even when the binaries are built, and
-``RAYOP_REALAPI=require`` to fail instead of skipping when they are not (for CI that built them).
+Do not import it into a test module as well: each import is a fixture of its own, and would start
+a server of its own. Set ``RAYOP_REALAPI=0`` to skip the tier even when the binaries are built,
+and ``RAYOP_REALAPI=require`` to fail instead of skipping when they are not (for CI that built
+them).
 """
 
 from __future__ import annotations

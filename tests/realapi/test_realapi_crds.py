@@ -33,7 +33,6 @@ from rayop.fakes.cluster import FakeCluster
 from rayop.kube import KubeClient
 from rayop.resources.schema import openapi_schema, schema_validator
 from realapi.cluster import RealApiServer
-from realapi.fixtures import real_apiserver_fixture  # noqa: F401  (registers `real_apiserver`)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 KINDS = {k.kind: k for k in (RAYCLUSTER, RAYJOB, RAYSERVICE)}

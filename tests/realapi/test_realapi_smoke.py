@@ -22,7 +22,6 @@ from rayop.client import CONFIGMAP, NAMESPACE
 from rayop.errors import NotFound
 from rayop.kube import KubeClient
 from realapi.cluster import RealApiServer, kube_version
-from realapi.fixtures import real_apiserver_fixture  # noqa: F401  (registers `real_apiserver`)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
 WAIT = 60.0  # seconds; a real garbage collector or namespace controller may take a while
