@@ -257,6 +257,9 @@ class ApiServer:
         try:
             return await self._dispatch(request, [s for s in path.split("/") if s])
         except ApiError as err:
+            if err.status_code == 404 and err.message == "404 page not found":
+                # kube-apiserver's mux, not its API: plain text, as for any unknown path
+                return web.Response(status=404, body=_NOT_FOUND_PAGE, content_type="text/plain")
             return _error(err)
 
     def _authorized(self, request: web.Request) -> bool:
