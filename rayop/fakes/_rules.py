@@ -10,7 +10,6 @@ from ..errors import BadRequest, Cause, Invalid
 
 _SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1035 = r"[a-z]([-a-z0-9]*[a-z0-9])?"
 _QUALIFIED = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _LABEL_VALUE = r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
 _NAME_RULES: dict[str, tuple[str, int, str]] = {
@@ -21,10 +20,10 @@ _NAME_RULES: dict[str, tuple[str, int, str]] = {
     "namespaces": (_LABEL, 63, "a lowercase RFC 1123 label must consist of lower case "
                    "alphanumeric characters or '-', and must start and end with an alphanumeric "
                    "character (e.g. 'my-name',  or '123-abc', "),
-    "services": (_DNS1035, 63, "a DNS-1035 label must consist of lower case alphanumeric "
-                 "characters or '-', start with an alphabetic character, and end with an "
-                 "alphanumeric character (e.g. 'my-name',  or 'abc-123', "),
 }
+# Services: kube-apiserver 1.36 takes RFC 1123 labels (RelaxedServiceNameValidation, on by
+# default), no longer only DNS-1035 ones ("1svc" is accepted).
+_NAME_RULES["services"] = _NAME_RULES["namespaces"]
 _QUALIFIED_MESSAGE = (
     "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
     "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
@@ -106,7 +105,7 @@ def namespace_of(kind: Kind, meta: dict[str, Any], namespace: str | None) -> str
 def name_causes(kind: Kind, name: str, *, field: str = "metadata.name") -> list[Cause]:
     """Return what is wrong with ``name`` for this kind, in the API server's words.
 
-    Most kinds take a DNS subdomain; namespaces an RFC 1123 label; Services a DNS-1035 label.
+    Most kinds take a DNS subdomain; namespaces and Services an RFC 1123 label.
     """
     key = kind.plural if kind.plural in _NAME_RULES and not kind.group else ""
     pattern, limit, message = _NAME_RULES[key]
@@ -114,7 +113,9 @@ def name_causes(kind: Kind, name: str, *, field: str = "metadata.name") -> list[
     if len(name) > limit:
         causes.append(Cause(field, f'Invalid value: "{name}": must be no more than {limit} '
                                    "characters"))
-    if not re.fullmatch(pattern, name):
+    if key == "services" and "." in name:
+        causes.append(Cause(field, f'Invalid value: "{name}": must not contain dots'))
+    elif not re.fullmatch(pattern, name):
         causes.append(Cause(field, f'Invalid value: "{name}": {message}regex used for '
                                    f"validation is '{pattern}')"))
     return causes
