@@ -434,6 +434,8 @@ def _still_present(data: Any, kind: Kind) -> Obj | None:
         return None
     meta = data.get("metadata") or {}
     held = bool(meta.get("finalizers")) or (meta.get("deletionGracePeriodSeconds") or 0) > 0
+    # A namespace is held by its spec.finalizers ("kubernetes") while its content goes.
+    held = held or bool((data.get("spec") or {}).get("finalizers"))
     return _fill_kind(data, kind) if meta.get("deletionTimestamp") and held else None
 
 

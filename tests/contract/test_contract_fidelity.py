@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from cluster_backends import WIDGET, Backend, widget
 
-from rayop.client import CONFIGMAP, LEASE, POD, SERVICE, PatchType, PropagationPolicy
+from rayop.client import CONFIGMAP, LEASE, NAMESPACE, POD, SERVICE, PatchType, PropagationPolicy
 from rayop.clock import timeout
 from rayop.errors import BadRequest, Invalid, UnsupportedMediaType
 
@@ -211,3 +211,24 @@ async def test_foreground_delete_of_an_object_already_deleting(backend: Backend)
     for kind, name in ((CONFIGMAP, "dep"), (WIDGET, "owner")):
         await backend.client.patch(kind, name, {"metadata": {"finalizers": None}}, namespace=ns)
     await backend.eventually(lambda: backend.gone(WIDGET, "owner"))
+
+
+async def test_deleting_a_namespace_answers_it_while_its_content_is_held(backend: Backend) -> None:
+    doomed = f"{backend.namespace}-held"
+    await backend.client.create(NAMESPACE, {"metadata": {"name": doomed}})
+    held = {"metadata": {"name": "held", "finalizers": ["test.rayop.dev/hold"]}}
+    await backend.client.create(CONFIGMAP, held, namespace=doomed)
+    answered = await backend.client.delete(NAMESPACE, doomed)
+    assert answered is not None and answered["status"]["phase"] == "Terminating"
+    assert answered["metadata"]["deletionTimestamp"]
+
+    async def content_deleting() -> bool:
+        got = await backend.client.get(CONFIGMAP, "held", namespace=doomed)
+        return bool(got["metadata"].get("deletionTimestamp"))
+
+    await backend.eventually(content_deleting, within=120)
+    again = await backend.client.delete(NAMESPACE, doomed)
+    assert again is not None and again["status"]["phase"] == "Terminating"
+    await backend.client.patch(CONFIGMAP, "held", {"metadata": {"finalizers": None}},
+                               namespace=doomed)
+    await backend.eventually(lambda: backend.gone(NAMESPACE, doomed), within=120)
