@@ -48,6 +48,8 @@ def backend_of(item: pytest.Item) -> str | None:
     for name, value in (callspec.params.items() if callspec is not None else ()):
         if (name.endswith("backend") or name == "e2e") and isinstance(value, str):
             return value
+    if "real_apiserver" in getattr(item, "fixturenames", ()):
+        return "realapi"  # the real API server tier's own tests (smoke, CRD checks, RBAC)
     return None
 
 
