@@ -232,3 +232,27 @@ async def test_deleting_a_namespace_answers_it_while_its_content_is_held(backend
     await backend.client.patch(CONFIGMAP, "held", {"metadata": {"finalizers": None}},
                                namespace=doomed)
     await backend.eventually(lambda: backend.gone(NAMESPACE, doomed), within=120)
+
+
+async def test_orphan_delete_of_an_object_already_deleting_releases_dependents(
+    backend: Backend,
+) -> None:
+    ns = backend.namespace
+    owner = await backend.client.create(
+        WIDGET, widget("owner", metadata={"finalizers": ["test.rayop.dev/hold"]}), namespace=ns)
+    ref = {"apiVersion": WIDGET.api_version, "kind": "Widget", "name": "owner",
+           "uid": owner["metadata"]["uid"]}
+    await backend.client.create(CONFIGMAP, {"metadata": {"name": "dep", "ownerReferences": [ref]}},
+                                namespace=ns)
+    await backend.client.delete(WIDGET, "owner", namespace=ns)  # background: just marked
+    await backend.client.delete(WIDGET, "owner", namespace=ns,
+                                propagation_policy=PropagationPolicy.ORPHAN)
+
+    async def released() -> bool:
+        got = await backend.client.get(CONFIGMAP, "dep", namespace=ns)
+        return not got["metadata"].get("ownerReferences")
+
+    await backend.eventually(released)
+    await backend.client.patch(WIDGET, "owner", {"metadata": {"finalizers": None}}, namespace=ns)
+    await backend.eventually(lambda: backend.gone(WIDGET, "owner"))
+    assert not await backend.gone(CONFIGMAP, "dep")
