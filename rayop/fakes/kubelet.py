@@ -108,6 +108,7 @@ class KubeletSimulator:
         self._svc_ctl.watch(self.services)
         self._svc_ctl.watch(self.pods, mapper=enqueue_mapped(self._services_of_pod))
         self.pods.add_handler(FuncHandler(on_delete=self._pod_deleted))
+        self.pods.store.add_index("label", _label_pairs)
         self._selectors = _SelectorIndex()
         self.services.add_handler(FuncHandler(
             on_add=self._selectors.put, on_update=lambda _old, new: self._selectors.put(new),
@@ -198,9 +199,25 @@ class KubeletSimulator:
         status = {**(pod.get("status") or {}), "phase": "Failed", "reason": "Deleted"}
         self.notify({**pod, "metadata": meta, "status": status})
 
+    def pods_selected_by(self, namespace: str, selector: dict[str, str]) -> list[Obj]:
+        """The cached pods in ``namespace`` with one label pair of ``selector``, in name order.
+
+        A superset of the pods it selects, found through the label index (no scan).
+        """
+        first = min(selector)
+        found = self.pods.store.by_index("label", f"{namespace}/{first}={selector[first]}")
+        return sorted(found, key=lambda p: str(p["metadata"]["name"]))
+
     def _services_of_pod(self, pod: Obj) -> list[Request]:
         ns = pod["metadata"].get("namespace", "")
         return [Request(ns, name) for name in self._selectors.matching(pod)]
+
+
+def _label_pairs(pod: Obj) -> list[str]:
+    """Index values of a pod: ``namespace/key=value`` for each of its labels."""
+    meta = pod.get("metadata") or {}
+    ns = meta.get("namespace", "")
+    return [f"{ns}/{k}={v}" for k, v in (meta.get("labels") or {}).items()]
 
 
 class _SelectorIndex:
@@ -394,8 +411,8 @@ class _EndpointsReconciler:
         if not (svc.get("spec") or {}).get("selector"):
             return Result()
         selector = LabelSelector.from_labels(svc["spec"]["selector"])
-        pods = [p for p in self.sim.pods.store.list(request.namespace, selector)
-                if (p.get("status") or {}).get("podIP")
+        pods = [p for p in self.sim.pods_selected_by(request.namespace, svc["spec"]["selector"])
+                if selector.matches_object(p) and (p.get("status") or {}).get("podIP")
                 and not p["metadata"].get("deletionTimestamp")]
         subsets = _subsets(svc, pods)
         body: Obj = {"apiVersion": "v1", "kind": "Endpoints",
