@@ -21,10 +21,11 @@ It behaves like an API server, not like a dict:
   the namespace goes once they are gone (at once, unless finalizers hold some);
 - lists sorted by namespace/name, label and field selectors (the fields each kind supports),
   ``limit`` / ``continue`` served from a consistent snapshot (an expired one is ``Gone``);
-- watches from any resourceVersion still in the bounded history (``Gone`` for older ones),
-  synthetic ADDED events without one, selector transitions as ADDED/DELETED, bookmarks every
-  ``bookmark_interval`` clock seconds, server-side timeouts, and a bounded buffer per watcher (a
-  watcher that falls ``watch_buffer`` events behind has its stream ended, as a server does);
+- watches from any resourceVersion still in the bounded history (``Gone`` for older ones; one
+  not reached yet is waited for), synthetic ADDED events without one, selector transitions as
+  ADDED/DELETED, bookmarks every ``bookmark_interval`` clock seconds, server-side timeouts,
+  and a bounded buffer per watcher (a watcher that falls ``watch_buffer`` events behind has its
+  stream ended, as a server does);
 - CRD kinds through :meth:`FakeCluster.register_kind` with an optional validator (422);
 - every returned object is the caller's own copy; every request is recorded in ``calls``;
 - faults from a seeded :class:`~rayop.fakes.faults.FaultPlan`; time from the injected clock.
