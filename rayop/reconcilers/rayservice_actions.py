@@ -64,8 +64,7 @@ class Actions:
         Returns (pods relabelled, ready pods that serve once the labels are written).
         """
         changed = serving = 0
-        for pod in self.cache.list(POD, namespace=svc["metadata"]["namespace"],
-                                   label_selector=f"{LABEL_CLUSTER}={cluster}"):
+        for pod in self._pods_of(svc["metadata"]["namespace"], cluster):
             if pod["metadata"].get("deletionTimestamp"):
                 continue
             labels = pod["metadata"].get("labels") or {}
@@ -79,6 +78,19 @@ class Actions:
             self.events.normal(svc, "ServeLabelsUpdated", f"Set {LABEL_SERVE}={want} on "
                                f"{changed} pods of RayCluster {cluster}")
         return changed, serving
+
+    def _pods_of(self, namespace: str, cluster: str) -> list[Obj]:
+        """The cached pods of a cluster, through the owner index when the cluster is cached.
+
+        A label scan of every pod in the namespace is quadratic with thousands of clusters.
+        """
+        found = self.cache.get(RAYCLUSTER, cluster, namespace=namespace)
+        if found is None:
+            return self.cache.list(POD, namespace=namespace,
+                                   label_selector=f"{LABEL_CLUSTER}={cluster}")
+        pods = [p for p in self.cache.owned_by(POD, str(found["metadata"]["uid"]))
+                if (p["metadata"].get("labels") or {}).get(LABEL_CLUSTER) == cluster]
+        return sorted(pods, key=lambda p: str(p["metadata"]["name"]))
 
     async def _label_pod(self, pod: Obj, key: str, value: str) -> int:
         meta = pod["metadata"]
