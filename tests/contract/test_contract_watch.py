@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from cluster_backends import WIDGET, Backend, widget
 
-from rayop.client import WatchEvent
+from rayop.client import CONFIGMAP, WatchEvent
 from rayop.errors import Gone
 
 
@@ -87,11 +87,16 @@ async def test_bookmark_carries_the_current_version(backend: Backend) -> None:
     ns = backend.namespace
     await backend.client.create(WIDGET, widget("a"), namespace=ns)
     start = (await backend.client.list(WIDGET, namespace=ns)).resource_version
+    # kube-apiserver sends a bookmark only once its watch cache of the kind has moved past the
+    # watch's version: through a write of that kind, or through etcd's progress notification,
+    # which a consistent list requests. Without either (nothing happening), no bookmark comes.
+    moved = await backend.client.create(CONFIGMAP, {"metadata": {"name": "later"}}, namespace=ns)
+    await backend.client.list(WIDGET, namespace=ns)
     async with watching(backend, resource_version=start, timeout_seconds=5,
                         allow_bookmarks=True) as stream:
         events = await backend.events(stream, 1, bookmarks=True)
-    assert events[0].type == "BOOKMARK"
-    assert int(events[0].resource_version) >= int(start)
+    assert events and events[0].type == "BOOKMARK"
+    assert int(events[0].resource_version) >= int(moved["metadata"]["resourceVersion"])
     assert events[0].object["kind"] == "Widget"
 
 
