@@ -230,7 +230,9 @@ async def test_writes_are_not_retried_on_an_answer(
 
 async def test_connection_refused_is_unreachable_and_retried_even_for_writes() -> None:
     clock = RecordingClock()
-    client = HttpDashboardClient(f"http://127.0.0.1:{free_port()}", clock=clock, attempts=3)
+    # Serve's port too must be closed: a Ray head of the real-Ray tier may listen on 8000
+    address = DashboardAddress.at(f"http://127.0.0.1:{free_port()}", serve_port=free_port())
+    client = HttpDashboardClient(address, clock=clock, attempts=3)
     try:
         with pytest.raises(DashboardError) as err:
             await client.submit_job(JobSubmission(entrypoint="echo hi", submission_id="j1"))
