@@ -431,6 +431,30 @@ class FakeDashboard:
             raise answer_error(method, fault.status, "Internal Server Error (injected)")
 
 
+
+@dataclass(frozen=True)
+class HeadPod:
+    """What a Ray head simulator needs of a pod: whose head it is, which one, whether it runs."""
+
+    key: tuple[str, str]
+    """The cluster's (namespace, name)."""
+    uid: str
+    running: bool
+    """Phase Running and not being deleted."""
+
+    @classmethod
+    def of(cls, pod: Obj) -> HeadPod | None:
+        """Read a pod; None unless it is a RayCluster's head pod (``ray.io/node-type=head``)."""
+        meta = pod.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        cluster = labels.get("ray.io/cluster")
+        if labels.get("ray.io/node-type") != "head" or not cluster:
+            return None
+        running = ((pod.get("status") or {}).get("phase") == "Running"
+                   and not meta.get("deletionTimestamp"))
+        return cls((str(meta.get("namespace", "")), str(cluster)), str(meta.get("uid", "")),
+                   running)
+
 class FakeDashboards:
     """A :class:`~rayop.dashboard.DashboardProvider` of fakes, one per (namespace, cluster name).
 
@@ -476,18 +500,13 @@ class FakeDashboards:
 
     def observe_pod(self, pod: Obj) -> None:
         """Follow a pod state: a cluster's fake lives while its head pod is Running."""
-        meta = pod.get("metadata") or {}
-        labels = meta.get("labels") or {}
-        cluster = labels.get("ray.io/cluster")
-        if labels.get("ray.io/node-type") != "head" or not cluster:
+        head = HeadPod.of(pod)
+        if head is None:
             return
-        key = (str(meta.get("namespace", "")), str(cluster))
-        uid = str(meta.get("uid", ""))
-        if self._head_uids.get(key) != uid:
-            self.set_alive(key, False)  # a new head pod is a new Ray: nothing survives
-            self._head_uids[key] = uid
-        running = (pod.get("status") or {}).get("phase") == "Running"
-        self.set_alive(key, running and not meta.get("deletionTimestamp"))
+        if self._head_uids.get(head.key) != head.uid:
+            self.set_alive(head.key, False)  # a new head pod is a new Ray: nothing survives
+            self._head_uids[head.key] = head.uid
+        self.set_alive(head.key, head.running)
 
     def clusters(self) -> dict[tuple[str, str], FakeDashboard]:
         """Return every fake made so far, by (namespace, name)."""

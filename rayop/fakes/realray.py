@@ -41,6 +41,7 @@ from ..client import Obj
 from ..clock import Clock, RealClock
 from ..dashboard import DashboardAddress
 from ..dashboard_http import HttpDashboardClient
+from .dashboard import HeadPod
 
 __all__ = ["HeadPorts", "RealRayHead", "RealRayHeads", "RealRayOptions", "find_ray", "ray_missing"]
 
@@ -260,22 +261,13 @@ class RealRayHeads:
 
     def observe_pod(self, pod: Obj) -> None:
         """Start a head when a cluster's head pod runs; stop it when the pod stops or goes."""
-        meta = pod.get("metadata") or {}
-        labels = meta.get("labels") or {}
-        cluster = labels.get("ray.io/cluster")
-        if labels.get("ray.io/node-type") != "head" or not cluster:
+        head = HeadPod.of(pod)
+        if head is None:
             return
-        key = (str(meta.get("namespace", "")), str(cluster))
-        uid = str(meta.get("uid", ""))
-        running = ((pod.get("status") or {}).get("phase") == "Running"
-                   and not meta.get("deletionTimestamp"))
-        if self._head_uids.get(key) != uid:
-            self._head_uids[key] = uid
-            self._spawn(self._stop(key))  # a new head pod is a new Ray: nothing survives
-        if running:
-            self._spawn(self._start(key))
-        else:
-            self._spawn(self._stop(key))
+        if self._head_uids.get(head.key) != head.uid:
+            self._head_uids[head.key] = head.uid
+            self._spawn(self._stop(head.key))  # a new head pod is a new Ray: nothing survives
+        self._spawn(self._start(head.key) if head.running else self._stop(head.key))
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work, name="rayop-realray")
