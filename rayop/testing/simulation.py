@@ -457,17 +457,10 @@ class Simulation:
 
         ``TimeoutError`` (naming the timeline's tail) after ``timeout`` virtual seconds.
         """
-        start = self.clock.monotonic()
-        while True:
-            result = condition()
-            if not isinstance(result, bool):
-                result = await result
-            if result:
-                return self.clock.monotonic() - start
-            if self.clock.monotonic() - start >= timeout:
-                raise TimeoutError(f"condition not met after {timeout} virtual seconds\n"
-                                   f"{self.timeline.format(last=30)}")
-            await self.clock.sleep(step)
+        try:
+            return await self.env.run_until(condition, timeout=timeout, step=step)
+        except TimeoutError as err:
+            raise TimeoutError(f"{err}\n{self.timeline.format(last=30)}") from None
 
     async def settle(self, *, horizon: float = 30.0, timeout: float = 600.0,
                      polling_ok: bool = False, step: float = 1.0) -> float:
