@@ -6,7 +6,7 @@ yields a :class:`Backend` plus one line in ``BACKENDS``; it may skip itself (``p
 when what it needs is missing. ``ensure_test_crd`` makes the ``Widget`` test kind exist there.
 
 Tests that cannot run on a real server (they need to force history compaction, say) carry
-``@pytest.mark.fake_only("why")`` and are skipped, with that reason, on other backends.
+``@pytest.mark.fake_only("why")`` and are not collected on real servers (deselected).
 """
 
 from __future__ import annotations
