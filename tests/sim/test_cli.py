@@ -19,6 +19,15 @@ def test_replay_prints_the_run_its_faults_and_the_timeline(
                for line in timeline)
 
 
+def test_replay_with_a_planted_bug_exits_1_and_prints_the_violation(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", "0", "--broken", "switch-before-ready"]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].endswith(": 1 VIOLATIONS")
+    assert "[serving]" in out and "RayService default/svc-0 stopped serving" in out
+    assert "replay: python -m rayop.testing replay 0 --broken switch-before-ready" in out
+
+
 def test_an_unknown_planted_bug_is_refused() -> None:
     with pytest.raises(SystemExit):
         main(["replay", "3", "--broken", "nonsense"])

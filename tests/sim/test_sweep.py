@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from rayop.testing import replay_command, run_world
+from rayop.testing import SeedResult, replay_command, run_world
 from rayop.testing.__main__ import quiet_logs
 from rayop.testing.planted import planted
 
@@ -75,29 +75,43 @@ def test_sweep_invariants_hold(pytestconfig: pytest.Config,
     assert not failed, "\n\n".join(r["report"] for r in failed[:3])
 
 
-def test_a_planted_bug_is_found_with_a_seed_that_replays_it() -> None:
-    """Submitting before the submission id is recorded: the sweep finds it, the seed it names
-    fails the same way again, and rayop's own reconciler passes that seed (the control)."""
-    controllers, setup = planted("submit-before-record")
+def _hunt(broken: str, seeds: int) -> tuple[SeedResult, SeedResult, SeedResult]:
+    """Sweep seeds 0.. with bug ``broken`` planted until one fails; then replay that seed with
+    the bug and run it with rayop's own reconciler. Returns (found, replayed, correct)."""
+    controllers, setup = planted(broken)
     found = None
     with quiet_logs():
-        for seed in range(80):
+        for seed in range(seeds):
             result = asyncio.run(run_world(seed, controllers=controllers, setup=setup,
-                                           replay=replay_command(seed,
-                                                                 broken="submit-before-record")))
+                                           replay=replay_command(seed, broken=broken)))
             if result.violations:
                 found = result
                 break
-        assert found is not None, "80 seeds did not catch a job submitted twice"
+        assert found is not None, f"{seeds} seeds did not catch {broken}"
         again = asyncio.run(run_world(found.seed, controllers=controllers, setup=setup))
         correct = asyncio.run(run_world(found.seed))
-    assert any(v.invariant == "exactly-once" and "submitted twice" in v.message
-               for v in found.violations), found.report
-    assert f"python -m rayop.testing replay {found.seed} --broken submit-before-record" in \
-        found.report
+    assert f"python -m rayop.testing replay {found.seed} --broken {broken}" in found.report
     assert [(v.invariant, v.message) for v in again.violations] == \
         [(v.invariant, v.message) for v in found.violations]
     assert not correct.violations, correct.report
+    return found, again, correct
+
+
+def test_a_planted_bug_is_found_with_a_seed_that_replays_it() -> None:
+    """Submitting before the submission id is recorded: the sweep finds it, the seed it names
+    fails the same way again, and rayop's own reconciler passes that seed (the control)."""
+    found, _, _ = _hunt("submit-before-record", seeds=80)
+    assert any(v.invariant == "exactly-once" and "submitted twice" in v.message
+               for v in found.violations), found.report
+
+
+def test_switching_services_before_the_pending_cluster_is_ready_is_found() -> None:
+    """Pointing the Services at a pending cluster that does not serve yet: during an upgrade the
+    serve Service loses its endpoints, the ``serving`` invariant names the RayService, the seed
+    replays the same outage, and rayop's own RayService reconciler passes that seed."""
+    found, _, _ = _hunt("switch-before-ready", seeds=20)
+    assert [v.invariant for v in found.violations] == ["serving"], found.report
+    assert "RayService default/svc-0 stopped serving" in found.violations[0].message
 
 
 def test_a_seed_replays_exactly() -> None:
