@@ -24,6 +24,7 @@ never submits twice.
 
 from __future__ import annotations
 
+import copy
 import random
 import string
 from collections.abc import Awaitable, Callable
@@ -54,11 +55,15 @@ from .rayjob_status import (
     with_condition,
 )
 from .rayjob_submit import submission_for
-from .status_util import parse_spec, status_changed
+from .status_util import merge_patch, parse_spec, status_changed
 
 __all__ = ["FINALIZER", "RayJobReconciler", "Step"]
 
 FINALIZER = "ray.io/rayjob-finalizer"
+MIRRORING_PHASES = frozenset({"Initializing", "Waiting", "Running"})
+"""Phases in which ``status.rayClusterStatus`` follows the cluster's status (KubeRay's rule:
+copied while the job is being set up and runs, kept as it was once the job has finished, and
+cleared when a retry or a suspension drops the cluster)."""
 _log = structlog.get_logger("rayop.rayjob")
 
 
@@ -170,6 +175,8 @@ class RayJobReconciler:
             return Result()
         ctx = _Ctx(job, spec, status, self.clock.now())
         step = await self._phases.get(phase, self._new)(ctx)
+        if phase in MIRRORING_PHASES:
+            self._copy_cluster_status(ctx, step)
         await self._write(ctx, step)
         return Result(requeue_after=step.requeue_after)
 
@@ -256,21 +263,24 @@ class RayJobReconciler:
     async def _retrying(self, ctx: _Ctx) -> Step:
         await self._delete_cluster(ctx, reason="retrying on a fresh cluster")
         return Step().to(None, jobId=None, rayClusterName=None, dashboardURL=None,
-                         jobStatus=None, endTime=None, message="retrying on a fresh cluster")
+                         rayClusterStatus=None, jobStatus=None, endTime=None,
+                         message="retrying on a fresh cluster")
 
     async def _suspending(self, ctx: _Ctx) -> Step:
         await self._stop_job(ctx)
         if await self._delete_cluster(ctx, reason="suspended"):
             return Step(requeue_after=self.poll_interval)
         self.events.normal(ctx.job, "Suspended", "RayJob suspended")
-        return Step().to("Suspended", message="suspended", jobStatus=None)
+        return Step().to("Suspended", message="suspended", jobStatus=None,
+                         rayClusterStatus=None)
 
     async def _suspended(self, ctx: _Ctx) -> Step:
         if ctx.spec.suspend:
             return Step()
         self.events.normal(ctx.job, "Resumed", "RayJob resumed")
         return Step().to(None, jobId=None, rayClusterName=None, dashboardURL=None,
-                         jobStatus=None, startTime=None, endTime=None, message="resumed")
+                         rayClusterStatus=None, jobStatus=None, startTime=None, endTime=None,
+                         message="resumed")
 
     async def _finished(self, ctx: _Ctx) -> Step:
         if not ctx.spec.shutdown_after_job_finishes or ctx.selected or not ctx.cluster_name:
@@ -391,6 +401,22 @@ class RayJobReconciler:
 
     # -- the cluster ---------------------------------------------------------------------------
 
+    def _copy_cluster_status(self, ctx: _Ctx, step: Step) -> None:
+        """Mirror the cluster's status into ``status.rayClusterStatus`` (created or selected).
+
+        Read from the cache, as every other read; a cluster not there yet (just created, or a
+        selected one that does not exist) leaves the last copy. The write happens only when the
+        copy differs, so a settled job and cluster are never rewritten.
+        """
+        if "rayClusterStatus" in step.status or "rayClusterName" in step.status:
+            return  # this step drops or changes the cluster: nothing to copy from
+        if not ctx.cluster_name:
+            return
+        cluster = self.cache.get(RAYCLUSTER, ctx.cluster_name, namespace=ctx.namespace)
+        if cluster is None or not isinstance(cluster.get("status"), dict):
+            return
+        step.status["rayClusterStatus"] = copy.deepcopy(cluster["status"])
+
     async def _cluster(self, ctx: _Ctx) -> Obj | None:
         found = self.cache.get(RAYCLUSTER, ctx.cluster_name, namespace=ctx.namespace)
         if found is not None or ctx.selected:
@@ -446,6 +472,10 @@ class RayJobReconciler:
         # a head loss) nor choose a second submission id.
         patch: Obj = {"status": {**new, **{k: v for k, v in step.status.items() if v is None}},
                       "metadata": {"resourceVersion": ctx.job["metadata"]["resourceVersion"]}}
+        old_copy, new_copy = ctx.status.get("rayClusterStatus"), new.get("rayClusterStatus")
+        if isinstance(old_copy, dict) and isinstance(new_copy, dict):
+            # A merge patch merges maps: fields gone from the cluster's status must become null.
+            patch["status"]["rayClusterStatus"] = merge_patch(old_copy, new_copy)
         # A Conflict propagates: the controller retries, and the next reconcile decides again.
         await self.client.patch_status(RAYJOB, ctx.name, patch, namespace=ctx.namespace)
         start, end = new.get("startTime"), new.get("endTime")

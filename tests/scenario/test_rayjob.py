@@ -509,6 +509,109 @@ async def test_a_failed_job_on_a_selected_cluster_is_not_retried_there() -> None
         assert clusters(env) == ["raycluster-sample"] and len(submitted(env)) == 1
 
 
+# -- status.rayClusterStatus: KubeRay's copy of the cluster's status ------------------------------
+
+WORKERS: Obj = {
+    "groupName": "small", "replicas": 1, "minReplicas": 0, "maxReplicas": 5, "rayStartParams": {},
+    "template": {"spec": {"containers": [{"name": "ray-worker", "image": "rayproject/ray:2.9.0"}]}},
+}
+
+
+def copy_matches(env: FakeEnv, name: str = NAME) -> bool:
+    """True when the RayJob's ``rayClusterStatus`` is exactly its cluster's status now."""
+    s = st(env, name)
+    cluster = env.get(RAYCLUSTER, str(s.get("rayClusterName") or ""))
+    return cluster is not None and s.get("rayClusterStatus") == cluster.get("status")
+
+
+async def scale(env: FakeEnv, cluster: str, replicas: int) -> None:
+    obj = copy.deepcopy(env.get(RAYCLUSTER, cluster))
+    assert obj is not None
+    obj["spec"]["workerGroupSpecs"][0]["replicas"] = replicas
+    await env.apply(obj)
+
+
+async def test_a_running_jobs_status_carries_its_clusters_status_and_follows_a_scale() -> None:
+    spec = copy.deepcopy(HEAD_ONLY)
+    spec["workerGroupSpecs"] = [copy.deepcopy(WORKERS)]
+    async with FakeEnv(seed=23) as env:
+        env.on_every_dashboard(lambda d: d.script_job(entrypoint="train", running=100_000))
+        await env.apply(rayjob(rayClusterSpec=spec))
+        await until(env, "Running")
+        await env.run_until(lambda: st(env).get("jobStatus") == "RUNNING", timeout=60)
+        copied = st(env)["rayClusterStatus"]
+        cluster_name = st(env)["rayClusterName"]
+        assert copy_matches(env)
+        assert copied["state"] == "ready" and copied["readyWorkerReplicas"] == 1
+        assert copied["endpoints"]["dashboard"] == "8265"
+        assert copied["head"]["serviceName"] == f"{cluster_name}-head-svc"
+        [head] = pods_of(env, cluster_name, node_type="head")
+        assert copied["head"]["podName"] == head["metadata"]["name"]
+
+        v = version(env, RAYJOB, NAME)
+        await run_for(env, 60, step=5)             # settled: the copy is not rewritten
+        assert version(env, RAYJOB, NAME) == v and copy_matches(env)
+
+        await scale(env, cluster_name, 3)
+        await env.run_until(lambda: (st(env).get("rayClusterStatus") or {}).get(
+            "readyWorkerReplicas") == 3, timeout=120)
+        await run_for(env, 10)
+        assert copy_matches(env)
+        assert st(env)["rayClusterStatus"]["desiredWorkerReplicas"] == 3
+        assert st(env)["jobDeploymentStatus"] == "Running"
+
+
+async def test_a_selected_clusters_status_is_copied_and_followed() -> None:
+    sample = yaml.safe_load((EXAMPLES / "manifests" / "raycluster-sample.yaml").read_text())
+    selecting = rayjob(rayClusterSpec=None, shutdownAfterJobFinishes=None,
+                       clusterSelector={"ray.io/cluster": "raycluster-sample"})
+    async with FakeEnv(seed=24) as env:
+        env.on_every_dashboard(lambda d: d.script_job(entrypoint="train", running=100_000))
+        await env.apply(selecting)
+        await run_for(env, 10)
+        assert "rayClusterStatus" not in st(env)   # no cluster yet: nothing to copy
+        await env.apply(sample)
+        await env.run_until(lambda: st(env).get("jobStatus") == "RUNNING", timeout=120)
+        await run_for(env, 5)
+        copied = st(env)["rayClusterStatus"]
+        assert copy_matches(env)
+        assert (copied["state"], copied["readyWorkerReplicas"]) == ("ready", 2)
+        assert copied["endpoints"]["client"] == "10001"
+
+        await scale(env, "raycluster-sample", 4)
+        await env.run_until(lambda: (st(env).get("rayClusterStatus") or {}).get(
+            "readyWorkerReplicas") == 4, timeout=120)
+        await run_for(env, 10)
+        v = version(env, RAYJOB, NAME)
+        await run_for(env, 60, step=5)
+        assert copy_matches(env) and version(env, RAYJOB, NAME) == v
+
+
+async def test_the_copy_is_cleared_when_a_retry_drops_the_cluster_then_names_the_new_one() -> None:
+    async with FakeEnv(seed=25) as env:
+        made: list[FakeDashboard] = []
+
+        def script(fake: FakeDashboard) -> None:
+            made.append(fake)
+            if len(made) == 1:
+                fake.script_job(entrypoint=".", running=5, outcome=JobStatus.FAILED)
+            else:
+                fake.script_job(entrypoint=".", running=100_000)
+
+        env.on_every_dashboard(script)
+        with StatusLog(env, RAYJOB, NAME) as log:
+            await env.apply(rayjob(backoffLimit=1))
+            await env.run_until(lambda: st(env).get("failed") == 1
+                                and st(env).get("jobStatus") == "RUNNING", timeout=300)
+            await run_for(env, 5)
+        names_seen = [n for n in log.values("rayClusterName") if n]
+        assert len(names_seen) == 2
+        copies = log.values("rayClusterStatus")
+        assert None in copies[1:]                          # cleared with the old cluster
+        assert copy_matches(env)
+        assert st(env)["rayClusterStatus"]["head"]["podName"].startswith(names_seen[1])
+
+
 # -- InteractiveMode ------------------------------------------------------------------------------
 
 async def test_interactive_mode_waits_for_the_job_id_then_tracks_that_job() -> None:
