@@ -98,6 +98,7 @@ class KubeletSimulator:
             ipaddress.ip_network("10.96.0.0/12").hosts(), 10, None))
         self._overrides = _Overrides()
         self.listeners: list[Callable[[Obj], None]] = []
+        self._told: dict[str, tuple[object, bool]] = {}  # pod uid -> (phase, deleting) told
         self.pods = Informer(client, POD, clock=self.clock, namespace=namespace)
         self.services = Informer(client, SERVICE, clock=self.clock, namespace=namespace)
         self._pod_ctl = Controller("kubelet-pods", _PodReconciler(self), clock=self.clock,
@@ -185,7 +186,13 @@ class KubeletSimulator:
         return next(self._service_ips)
 
     def notify(self, pod: Obj) -> None:
-        """Tell the listeners about a pod state just written."""
+        """Tell the listeners about a pod's state, once per phase it reaches."""
+        meta = pod.get("metadata") or {}
+        uid = str(meta.get("uid", ""))
+        state = ((pod.get("status") or {}).get("phase"), bool(meta.get("deletionTimestamp")))
+        if self._told.get(uid) == state:
+            return
+        self._told[uid] = state
         for listener in self.listeners:
             try:
                 listener(pod)
@@ -198,6 +205,7 @@ class KubeletSimulator:
         meta.setdefault("deletionTimestamp", format_time(self.clock.now()))
         status = {**(pod.get("status") or {}), "phase": "Failed", "reason": "Deleted"}
         self.notify({**pod, "metadata": meta, "status": status})
+        self._told.pop(str(meta.get("uid", "")), None)
 
     def pods_selected_by(self, namespace: str, selector: dict[str, str]) -> list[Obj]:
         """The cached pods in ``namespace`` with one label pair of ``selector``, in name order.
@@ -293,6 +301,9 @@ class _PodReconciler:
             return Result()
         desired, wait = self._desired(pod)
         if _same(status, desired):
+            # the state may have been written by a call that failed after it took effect
+            # ("timeout after commit"): the listeners hear of it from what the pod is
+            self.sim.notify(pod)
             return Result(requeue_after=wait) if wait is not None else Result()
         try:
             written = await self.sim.client.replace_status(

@@ -68,12 +68,21 @@ class RayClusterReconciler:
         self.cache = cache
         self.events = events
         self.clock = clock
+        # (namespace, name) -> uid of a cluster the server said is gone while the cache still
+        # shows it: acting on it again would recreate pods that garbage collection deletes, and
+        # their events would wake this reconciler at once, in a loop, until the watch catches up
+        self._gone: dict[tuple[str, str], str] = {}
 
     async def reconcile(self, request: Request) -> Result:
         """Move the RayCluster named by ``request`` one step towards its spec."""
         cluster = self.cache.get(RAYCLUSTER, request.name, namespace=request.namespace)
-        if cluster is None or cluster["metadata"].get("deletionTimestamp"):
+        key = (request.namespace, request.name)
+        if cluster is None:
+            self._gone.pop(key, None)
             return Result()  # owner references delete the pods and the Service
+        if cluster["metadata"].get("deletionTimestamp") or self._gone.get(key) == (
+                cluster["metadata"].get("uid")):
+            return Result()
         spec = parse_spec(RayClusterSpec, cluster)
         problems = [str(p) for p in validate_raycluster(cluster)]
         if not isinstance(spec, RayClusterSpec):
@@ -186,11 +195,15 @@ class RayClusterReconciler:
         if not status_changed(cluster.get("status"), status):
             return
         status["lastUpdateTime"] = format_time(self.clock.now())
-        await self.client.patch_status(
-            RAYCLUSTER, cluster["metadata"]["name"],
-            {"status": merge_patch(cluster.get("status"), status)},
-            namespace=cluster["metadata"]["namespace"], patch_type=PatchType.MERGE,
-        )
+        meta = cluster["metadata"]
+        try:
+            await self.client.patch_status(
+                RAYCLUSTER, meta["name"], {"status": merge_patch(cluster.get("status"), status)},
+                namespace=meta["namespace"], patch_type=PatchType.MERGE,
+            )
+        except NotFound:
+            self._gone[(meta["namespace"], meta["name"])] = meta.get("uid", "")
+            return  # deleted: the watch will say so; until then, leave it alone
         old_state = (cluster.get("status") or {}).get("state")
         if status.get("state") != old_state and status.get("state"):
             self.events.normal(cluster, "StateChanged", f"RayCluster is {status['state']}")

@@ -309,3 +309,17 @@ async def test_chaos_scaling_and_pod_losses_converge_with_one_head(seed: int) ->
         await run_for(env, 30, sample)
         assert len(workers(env)) == want and max(heads) == 1
         assert st(env)["readyWorkerReplicas"] == want
+
+
+async def test_a_head_that_runs_is_served_even_when_its_status_write_answered_a_timeout() -> None:
+    # Every pod status write by the kubelet takes effect but answers 504 (found by the seed
+    # sweep, seed 256): the Ray head must still come up, judged by what the pod is.
+    plan = FaultPlan()
+    plan.timeout(verb="replace_status", kind=POD, after_commit=True, times=None)
+    async with FakeEnv(seed=31, controllers=["raycluster"], faults=plan) as env:
+        await env.apply(SAMPLE)
+        await env.run_until(lambda: ready(env), timeout=60)
+        assert head(env)["status"]["phase"] == "Running"
+        await env.run_until(lambda: env.dashboards.for_cluster("default", NAME).alive,
+                            timeout=10)
+

@@ -123,3 +123,14 @@ def test_a_seed_replays_exactly() -> None:
     assert first.timeline is not None and second.timeline is not None
     assert first.timeline.format() == second.timeline.format()
     assert first.faults == second.faults
+
+
+@pytest.mark.parametrize(("seed", "what"), [
+    (221, "a RayCluster deleted behind a stale cache: its pods were recreated in a hot loop"),
+    (256, "a head pod's status write answered 504 after it took effect: Ray never came up"),
+])
+def test_seeds_that_once_failed_pass(seed: int, what: str) -> None:
+    """Regressions the sweep found, pinned whatever ``RAYOP_SWEEP_SEEDS`` says."""
+    with quiet_logs():
+        result = asyncio.run(run_world(seed))
+    assert not result.violations, f"{what}\n{result.report}"
