@@ -62,15 +62,11 @@ def add_ray_controllers(
         raise ValueError(f"unknown controllers: {', '.join(unknown)} (known: {CONTROLLERS})")
     rng = random.Random(opts.seed)
     added: list[Controller] = []
-
-    def reported(reconciler: Reconciler, kind: Kind) -> Reconciler:
-        return FailureEvents(reconciler, kind=kind, cache=manager.cache, events=manager.events)
-
     if "raycluster" in wanted:
         reconciler = RayClusterReconciler(manager.client, manager.cache, manager.events,
                                           clock=manager.clock)
         added.append(manager.add_controller(
-            "raycluster", reported(reconciler, RAYCLUSTER), for_kind=RAYCLUSTER,
+            "raycluster", _reported(manager, reconciler, RAYCLUSTER), for_kind=RAYCLUSTER,
             owns=(POD, SERVICE),
             max_concurrent_reconciles=opts.max_concurrent_reconciles,
             reconcile_timeout=opts.reconcile_timeout,
@@ -83,7 +79,7 @@ def add_ray_controllers(
             metrics=RayJobMetrics(manager.registry),
         )
         added.append(manager.add_controller(
-            "rayjob", reported(job, RAYJOB), for_kind=RAYJOB, owns=(RAYCLUSTER,),
+            "rayjob", _reported(manager, job, RAYJOB), for_kind=RAYJOB, owns=(RAYCLUSTER,),
             max_concurrent_reconciles=opts.max_concurrent_reconciles,
             reconcile_timeout=opts.reconcile_timeout,
         ))
@@ -93,6 +89,11 @@ def add_ray_controllers(
         for kind in READS[name]:
             manager.informer(kind)  # read but not watched (RayService reads Pods): still cached
     return added
+
+
+def _reported(manager: Manager, reconciler: Reconciler, kind: Kind) -> Reconciler:
+    """``reconciler``, its failures reported as Warning Events on the object."""
+    return FailureEvents(reconciler, kind=kind, cache=manager.cache, events=manager.events)
 
 
 def _add_rayservice(
@@ -107,9 +108,8 @@ def _add_rayservice(
         metrics=RayServiceMetrics(manager.registry),
     )
     return manager.add_controller(
-        "rayservice",
-        FailureEvents(service, kind=RAYSERVICE, cache=manager.cache, events=manager.events),
-        for_kind=RAYSERVICE, owns=(RAYCLUSTER, SERVICE),
+        "rayservice", _reported(manager, service, RAYSERVICE), for_kind=RAYSERVICE,
+        owns=(RAYCLUSTER, SERVICE),
         max_concurrent_reconciles=opts.max_concurrent_reconciles,
         reconcile_timeout=opts.reconcile_timeout,
     )
