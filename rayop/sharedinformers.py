@@ -278,9 +278,21 @@ class SharedInformers:
             return self.label_selector
         return None
 
-    def _default_key(self, kind: Kind) -> _ScopeKey:
-        namespaces = self.namespaces if kind.namespaced else ()
-        return (kind, namespaces, self.default_label_selector(kind), None)
+    def _key(
+        self,
+        kind: Kind,
+        namespace: str | _Unset | None = _UNSET,
+        label_selector: str | _Unset | None = _UNSET,
+        field_selector: str | None = None,
+    ) -> _ScopeKey:
+        """The scope an informer of ``kind`` gets; unset parts take the defaults."""
+        namespaces = self.namespaces if namespace is _UNSET else _one(namespace)
+        if not kind.namespaced:
+            namespaces = ()
+        labels = (
+            self.default_label_selector(kind) if label_selector is _UNSET else label_selector
+        )
+        return (kind, namespaces, labels, field_selector)
 
     def get_or_create(
         self,
@@ -294,16 +306,10 @@ class SharedInformers:
 
         ``namespace`` (one namespace, or None for all) overrides the default namespaces.
         """
-        namespaces = self.namespaces if namespace is _UNSET else _one(namespace)
-        if not kind.namespaced:
-            namespaces = ()
-        labels = (
-            self.default_label_selector(kind) if label_selector is _UNSET else label_selector
-        )
-        key = (kind, namespaces, labels, field_selector)
+        key = self._key(kind, namespace, label_selector, field_selector)
         informer = self._informers.get(key)
         if informer is None:
-            informer = self._make(kind, namespaces, labels, field_selector)
+            informer = self._make(*key)
             self._informers[key] = informer
             if self._started:
                 informer.start()
@@ -325,7 +331,7 @@ class SharedInformers:
 
     def informer_for(self, kind: Kind) -> ScopedInformer | None:
         """Return the informer of ``kind`` in the default scope, else any of ``kind``, or None."""
-        found = self._informers.get(self._default_key(kind))
+        found = self._informers.get(self._key(kind))
         if found is not None:
             return found
         return next((i for (k, *_), i in self._informers.items() if k == kind), None)
