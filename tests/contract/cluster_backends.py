@@ -11,7 +11,6 @@ Tests that cannot run on a real server (they need to force history compaction, s
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 import os
@@ -219,8 +218,15 @@ async def ensure_test_crd(backend: Backend) -> None:
         return any(c.get("type") == "Established" and c.get("status") == "True"
                    for c in conditions)
 
+    async def served() -> bool:  # the resource is served a moment after Established
+        try:
+            await backend.client.list(WIDGET, namespace=backend.namespace)
+        except NotFound:
+            return False
+        return True
+
     await backend.eventually(established, within=60)
-    await asyncio.sleep(1.0)  # discovery catches up a moment after Established
+    await backend.eventually(served, within=30)
 
 
 def widget(name: str = "w", **fields: Any) -> Obj:
