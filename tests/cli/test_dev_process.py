@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from realwait import poll
 
 ROOT = Path(__file__).resolve().parents[2]
 SHUTDOWN_TIMEOUT = 5.0
@@ -83,16 +84,6 @@ def dev() -> Iterator[Dev]:
     if proc.proc.poll() is None:
         proc.proc.kill()
         proc.proc.communicate()
-
-
-def poll(check: object, limit: float = 20.0, every: float = 0.1) -> object:
-    """Call ``check`` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + limit
-    while True:
-        result = check()  # type: ignore[operator]
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(every)
 
 
 def test_dev_serves_metrics_and_probes_and_exits_cleanly_on_sigterm(dev: Dev) -> None:

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from realwait import until
 
 from rayop.cli import main
-from rayop.clock import RealClock
 from rayop.fakes import realray
 from rayop.fakes.realray import HeadPorts, RealHeadClient, RealRayHeads, RealRayOptions
 
@@ -51,14 +51,6 @@ def head_pod(cluster: str, uid: str, phase: str, *, deleted: bool = False) -> di
     return {"metadata": meta, "status": {"phase": phase}}
 
 
-async def settle(heads: RealRayHeads, check: Any, limit: float = 10.0) -> None:
-    wall = RealClock()
-    deadline = wall.monotonic() + limit
-    while not check():
-        assert wall.monotonic() < deadline, "not reached"
-        await wall.sleep(0.02)
-
-
 def calls(log: Path) -> list[list[str]]:
     return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
@@ -75,14 +67,14 @@ async def test_heads_follow_head_pods(fake_ray: tuple[str, Path], tmp_path: Path
     heads.observe_pod(head_pod("a", "u1", "Running"))
     heads.observe_pod(head_pod("b", "u2", "Running"))
     heads.observe_pod(head_pod("a", "u1", "Running"))  # the same pod again: no second head
-    await settle(heads, lambda: len(calls(log)) == 2)
+    await until(lambda: len(calls(log)) == 2)
     first = heads.heads()[("default", "a")]
     pid = first.process.pid if first.process else 0
     heads.observe_pod(head_pod("a", "u3", "Running"))  # a new head pod: a new Ray
-    await settle(heads, lambda: len(calls(log)) == 3)
+    await until(lambda: len(calls(log)) == 3)
     assert not _alive(pid)
     heads.observe_pod(head_pod("b", "u2", "Failed", deleted=True))
-    await settle(heads, lambda: set(heads.heads()) == {("default", "a")})
+    await until(lambda: set(heads.heads()) == {("default", "a")})
     temp_dirs = [h.temp_dir for h in heads.heads().values()]
     await heads.aclose()
     assert heads.heads() == {}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from realwait import until
 
 from rayop.cli import build_parser
 from rayop.client import LEASE, NAMESPACE, RAYCLUSTER, RAYJOB, RAYSERVICE, Obj
@@ -36,14 +37,6 @@ CLUSTER: Obj = {
         "workerGroupSpecs": [{"groupName": "w", "replicas": 2, "template": {"spec": {
             "containers": [{"name": "ray-worker", "image": "rayproject/ray:2.9.0"}]}}}]},
 }
-
-
-async def until(check: object, limit: float = 30.0) -> None:
-    wall = RealClock()
-    deadline = wall.monotonic() + limit
-    while not await check():  # type: ignore[operator]
-        assert wall.monotonic() < deadline, "not reached in time"
-        await wall.sleep(0.05)
 
 
 async def test_rayop_run_reconciles_serves_and_exits_0_on_sigterm(tmp_path: Path) -> None:
