@@ -25,12 +25,12 @@ from rayop.fakes import realray
 from rayop.fakes.realray import HeadPorts, RealHeadClient, RealRayHeads, RealRayOptions
 
 STAND_IN = """#!{python}
-import json, signal, sys, time
+import json, signal, sys
 with open({log!r}, "a") as f:
     f.write(json.dumps(sys.argv[1:]) + "\\n")
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
 while True:
-    time.sleep(0.05)
+    signal.pause()  # until SIGTERM, as `ray start --block` waits
 """
 
 
