@@ -30,7 +30,7 @@ from ..errors import AlreadyExists, NotFound
 from ..events import EventRecorder
 from ..reconcile import Request, Result
 from ..resources.raycluster import RayClusterSpec, WorkerGroupSpec
-from ..resources.validation import validate_raycluster
+from ..resources.validation import parse_raycluster
 from .raycluster_pods import (
     HEAD_GROUP,
     LABEL_CLUSTER,
@@ -42,7 +42,7 @@ from .raycluster_pods import (
     head_service_name,
 )
 from .raycluster_status import cluster_status, desired_replicas, pod_failed, pod_ready
-from .status_util import invalid_spec_status, merge_patch, parse_spec, status_changed
+from .status_util import invalid_spec_status, merge_patch, status_changed
 
 __all__ = ["RayClusterReconciler"]
 
@@ -83,13 +83,11 @@ class RayClusterReconciler:
         if cluster["metadata"].get("deletionTimestamp") or self._gone.get(key) == (
                 cluster["metadata"].get("uid")):
             return Result()
-        spec = parse_spec(RayClusterSpec, cluster)
-        problems = [str(p) for p in validate_raycluster(cluster)]
-        if not isinstance(spec, RayClusterSpec):
-            problems = problems or spec
-        if problems or not isinstance(spec, RayClusterSpec):
-            await self._report_invalid(cluster, problems)
+        parsed = parse_raycluster(cluster)
+        if isinstance(parsed, list):
+            await self._report_invalid(cluster, [str(p) for p in parsed])
             return Result()
+        spec = parsed.spec
         observed = self._observe(cluster, spec)
         if spec.suspend:
             await self._delete_pods(cluster, [*observed.head_pods, *_flat(observed.workers)],

@@ -41,7 +41,7 @@ from ..errors import AlreadyExists, DashboardError, NotFound
 from ..events import EventRecorder
 from ..reconcile import Request, Result
 from ..resources.rayjob import CLUSTER_SELECTOR_KEY, RayJobSpec
-from ..resources.validation import validate_rayjob
+from ..resources.validation import load, parse_rayjob
 from .raycluster_pods import DEFAULT_HEAD_PORTS, controller_ref, head_service_name
 from .rayjob_metrics import RayJobMetrics
 from .rayjob_status import (
@@ -55,7 +55,7 @@ from .rayjob_status import (
     with_condition,
 )
 from .rayjob_submit import submission_for
-from .status_util import merge_patch, parse_spec, status_changed
+from .status_util import merge_patch, status_changed
 
 __all__ = ["FINALIZER", "RayJobReconciler", "Step"]
 
@@ -161,13 +161,11 @@ class RayJobReconciler:
         phase = status.get("jobDeploymentStatus") or ""
         if phase == "ValidationFailed" and status.get("observedGeneration") == generation:
             return Result()  # no retry loop: wait for the spec to change
-        problems = [str(p) for p in validate_rayjob(job)]
-        spec = parse_spec(RayJobSpec, job)
-        if not isinstance(spec, RayJobSpec):
-            problems = problems or spec
-        if problems or not isinstance(spec, RayJobSpec):
-            await self._invalid(job, problems)
+        parsed = parse_rayjob(job)
+        if isinstance(parsed, list):
+            await self._invalid(job, [str(p) for p in parsed])
             return Result()
+        spec = parsed.spec
         if phase == "ValidationFailed":
             phase = ""
         if FINALIZER not in (job["metadata"].get("finalizers") or []):
@@ -505,7 +503,7 @@ class RayJobReconciler:
         if FINALIZER not in (meta.get("finalizers") or []):
             return
         status = dict(job.get("status") or {})
-        spec = parse_spec(RayJobSpec, job)
+        spec = load(RayJobSpec, job.get("spec") or {})  # types only: stop even a rule-breaker
         # Initializing with a ready cluster too: a crash between submitting and writing Running
         # leaves a job that Ray runs and the status does not show yet (stopping an unknown id
         # is harmless).

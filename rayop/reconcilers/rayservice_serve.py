@@ -24,8 +24,7 @@ from ..dashboard import (
     ServeDetails,
 )
 from ..resources.rayservice import DEPLOYMENT_STATUSES, RayServiceSpec
-from ..resources.validation import validate_rayservice
-from .status_util import parse_spec
+from ..resources.validation import parse_rayservice
 
 __all__ = [
     "ServeView",
@@ -205,10 +204,10 @@ def _deployment(deployment: DeploymentDetails) -> Obj:
 
 def parse_service(svc: Obj) -> tuple[RayServiceSpec, Obj] | list[str]:
     """The spec and the Serve config to deploy, or every problem with them (field paths)."""
-    problems = [str(p) for p in validate_rayservice(svc)]
-    spec = parse_spec(RayServiceSpec, svc)
-    if not isinstance(spec, RayServiceSpec) or problems:
-        return problems or (spec if isinstance(spec, list) else ["spec: invalid"])
+    parsed = parse_rayservice(svc)
+    if isinstance(parsed, list):
+        return [str(p) for p in parsed]
+    spec = parsed.spec
     try:
         return spec, spec.serve_config()
     except ValueError as err:

@@ -1,35 +1,15 @@
-"""Helpers every reconciler shares: parse a spec safely, compare statuses, report invalid specs."""
+"""Helpers every reconciler shares: compare statuses, diff them into patches, report bad specs."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from ..client import Obj
 
-__all__ = ["field_path", "invalid_spec_status", "merge_patch", "parse_spec", "status_changed"]
-
-M = TypeVar("M", bound=BaseModel)
+__all__ = ["invalid_spec_status", "merge_patch", "status_changed"]
 
 _VOLATILE = ("lastUpdateTime",)
-
-
-def field_path(loc: tuple[int | str, ...], *, root: str = "spec") -> str:
-    """Turn a pydantic error location into a Kubernetes field path (``spec.a[0].b``)."""
-    out = root
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
-def parse_spec(model: type[M], obj: Obj) -> M | list[str]:
-    """Parse ``obj["spec"]`` into ``model``; on failure return the problems, one per field."""
-    try:
-        return model.model_validate(obj.get("spec") or {})
-    except ValidationError as err:
-        return [f"{field_path(tuple(e['loc']))}: {e['msg']}" for e in err.errors()]
 
 
 def status_changed(old: Any, new: Obj) -> bool:
