@@ -77,13 +77,13 @@ from .rayservice_status import (
     REASON_VALIDATION_FAILED,
     cluster_entry,
     invalid_status,
-    merge_patch,
     ready_condition,
     seed_status,
     service_status,
     unhealthy_seconds,
     upgrade_condition,
 )
+from .status_util import merge_patch
 
 __all__ = ["DELETE_AFTER_ANNOTATION", "FINALIZER", "RayServiceReconciler", "Step"]
 

@@ -28,7 +28,6 @@ from ..resources.rayservice import (
     RayServiceSpec,
 )
 from .rayjob_status import with_condition
-from .status_util import merge_patch
 
 __all__ = [
     "COND_SERVE_HEALTHY",
@@ -36,7 +35,6 @@ __all__ = [
     "REASON_VALIDATION_FAILED",
     "cluster_entry",
     "invalid_status",
-    "merge_patch",
     "ready_condition",
     "seed_status",
     "service_status",

@@ -27,12 +27,12 @@ from rayop.reconcilers.rayservice_services import (
 )
 from rayop.reconcilers.rayservice_status import (
     cluster_entry,
-    merge_patch,
     ready_condition,
     seed_status,
     service_status,
     upgrade_condition,
 )
+from rayop.reconcilers.status_util import merge_patch
 
 APP_A = {"name": "a", "import_path": "fruit.graph", "route_prefix": "/a"}
 APP_B = {"name": "b", "import_path": "calc.dag", "route_prefix": "/b",
