@@ -143,7 +143,7 @@ class QueueMetrics:
         added = self._added_at.pop(key, None)
         if added is not None:
             waited, hist = now - added, self.queue_duration
-            hist.counts[bisect_left(_WORKQUEUE_BUCKETS, waited)] += 1
+            hist.counts[bisect_left(hist.bounds, waited)] += 1
             hist.total += waited
         self._started_at[key] = now
 
@@ -152,7 +152,7 @@ class QueueMetrics:
         started = self._started_at.pop(key, None)
         if started is not None:
             worked, hist = self._now() - started, self.work_duration
-            hist.counts[bisect_left(_WORKQUEUE_BUCKETS, worked)] += 1
+            hist.counts[bisect_left(hist.bounds, worked)] += 1
             hist.total += worked
 
     def retry(self) -> None:
