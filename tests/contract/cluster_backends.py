@@ -61,6 +61,11 @@ class Backend:
             return True
         return False
 
+    async def deleting(self, kind: Kind, name: str, namespace: str | None = None) -> bool:
+        """Return whether the object is marked for deletion (``deletionTimestamp`` set)."""
+        got = await self.client.get(kind, name, namespace=namespace or self.namespace)
+        return bool(got["metadata"].get("deletionTimestamp"))
+
     async def events(
         self, stream: Any, count: int, *, within: float = 30.0, bookmarks: bool = False
     ) -> list[WatchEvent]:
@@ -227,6 +232,18 @@ async def ensure_test_crd(backend: Backend) -> None:
 
     await backend.eventually(established, within=60)
     await backend.eventually(served, within=30)
+
+
+def owned_by(owner: Obj, name: str, *, block: bool = False, finalizers: Any = None) -> Obj:
+    """A ConfigMap body named ``name`` with one ownerReference to ``owner``."""
+    ref = {"apiVersion": owner["apiVersion"], "kind": owner["kind"],
+           "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]}
+    if block:
+        ref["blockOwnerDeletion"] = True
+    meta: dict[str, Any] = {"name": name, "ownerReferences": [ref]}
+    if finalizers:
+        meta["finalizers"] = finalizers
+    return {"metadata": meta, "data": {"k": "v"}}
 
 
 def widget(name: str = "w", **fields: Any) -> Obj:

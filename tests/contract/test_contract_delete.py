@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from cluster_backends import WIDGET, Backend, widget
+from cluster_backends import WIDGET, Backend, owned_by, widget
 
-from rayop.client import CONFIGMAP, NAMESPACE, Obj, Preconditions, PropagationPolicy
+from rayop.client import CONFIGMAP, NAMESPACE, Preconditions, PropagationPolicy
 from rayop.errors import Conflict, Invalid, NotFound
-
-
-def owned_by(owner: Obj, name: str, *, block: bool = False, finalizers: Any = None) -> Obj:
-    ref = {"apiVersion": owner["apiVersion"], "kind": owner["kind"],
-           "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]}
-    if block:
-        ref["blockOwnerDeletion"] = True
-    meta: dict[str, Any] = {"name": name, "ownerReferences": [ref]}
-    if finalizers:
-        meta["finalizers"] = finalizers
-    return {"metadata": meta, "data": {"k": "v"}}
 
 
 async def test_delete_without_finalizers_removes_at_once(backend: Backend) -> None:
@@ -91,12 +78,7 @@ async def test_foreground_deletion_waits_for_blocking_dependents(backend: Backen
     await backend.client.create(CONFIGMAP, dep, namespace=ns)
     await backend.client.delete(WIDGET, "owner", namespace=ns,
                                 propagation_policy=PropagationPolicy.FOREGROUND)
-
-    async def dependent_deleting() -> bool:
-        got = await backend.client.get(CONFIGMAP, "dep", namespace=ns)
-        return bool(got["metadata"].get("deletionTimestamp"))
-
-    await backend.eventually(dependent_deleting)
+    await backend.eventually(lambda: backend.deleting(CONFIGMAP, "dep"))
     waiting = await backend.client.get(WIDGET, "owner", namespace=ns)
     assert waiting["metadata"]["deletionTimestamp"]
     assert "foregroundDeletion" in waiting["metadata"]["finalizers"]

@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from cluster_backends import WIDGET, Backend, widget
+from cluster_backends import WIDGET, Backend, owned_by, widget
 
 from rayop.client import CONFIGMAP, LEASE, NAMESPACE, POD, SERVICE, PatchType, PropagationPolicy
 from rayop.clock import timeout
@@ -192,20 +192,12 @@ async def test_foreground_delete_of_an_object_already_deleting(backend: Backend)
     ns = backend.namespace
     owner = await backend.client.create(
         WIDGET, widget("owner", metadata={"finalizers": ["test.rayop.dev/hold"]}), namespace=ns)
-    ref = {"apiVersion": WIDGET.api_version, "kind": "Widget", "name": "owner",
-           "uid": owner["metadata"]["uid"], "blockOwnerDeletion": True}
-    dependent = {"metadata": {"name": "dep", "ownerReferences": [ref],
-                              "finalizers": ["test.rayop.dev/hold"]}}
+    dependent = owned_by(owner, "dep", block=True, finalizers=["test.rayop.dev/hold"])
     await backend.client.create(CONFIGMAP, dependent, namespace=ns)
     await backend.client.delete(WIDGET, "owner", namespace=ns)  # background: just marked
     await backend.client.delete(WIDGET, "owner", namespace=ns,
                                 propagation_policy=PropagationPolicy.FOREGROUND)
-
-    async def dependent_deleting() -> bool:
-        got = await backend.client.get(CONFIGMAP, "dep", namespace=ns)
-        return bool(got["metadata"].get("deletionTimestamp"))
-
-    await backend.eventually(dependent_deleting)
+    await backend.eventually(lambda: backend.deleting(CONFIGMAP, "dep"))
     held = await backend.client.get(WIDGET, "owner", namespace=ns)
     assert held["metadata"]["finalizers"] == ["test.rayop.dev/hold", "foregroundDeletion"]
     for kind, name in ((CONFIGMAP, "dep"), (WIDGET, "owner")):
@@ -221,12 +213,7 @@ async def test_deleting_a_namespace_answers_it_while_its_content_is_held(backend
     answered = await backend.client.delete(NAMESPACE, doomed)
     assert answered is not None and answered["status"]["phase"] == "Terminating"
     assert answered["metadata"]["deletionTimestamp"]
-
-    async def content_deleting() -> bool:
-        got = await backend.client.get(CONFIGMAP, "held", namespace=doomed)
-        return bool(got["metadata"].get("deletionTimestamp"))
-
-    await backend.eventually(content_deleting, within=120)
+    await backend.eventually(lambda: backend.deleting(CONFIGMAP, "held", doomed), within=120)
     again = await backend.client.delete(NAMESPACE, doomed)
     assert again is not None and again["status"]["phase"] == "Terminating"
     await backend.client.patch(CONFIGMAP, "held", {"metadata": {"finalizers": None}},
@@ -240,10 +227,7 @@ async def test_orphan_delete_of_an_object_already_deleting_releases_dependents(
     ns = backend.namespace
     owner = await backend.client.create(
         WIDGET, widget("owner", metadata={"finalizers": ["test.rayop.dev/hold"]}), namespace=ns)
-    ref = {"apiVersion": WIDGET.api_version, "kind": "Widget", "name": "owner",
-           "uid": owner["metadata"]["uid"]}
-    await backend.client.create(CONFIGMAP, {"metadata": {"name": "dep", "ownerReferences": [ref]}},
-                                namespace=ns)
+    await backend.client.create(CONFIGMAP, owned_by(owner, "dep"), namespace=ns)
     await backend.client.delete(WIDGET, "owner", namespace=ns)  # background: just marked
     await backend.client.delete(WIDGET, "owner", namespace=ns,
                                 propagation_policy=PropagationPolicy.ORPHAN)
