@@ -90,6 +90,14 @@ async def until_phase(env: FakeEnv, wanted: str, name: str = NAME, timeout: floa
     await env.run_until(lambda: phase(env, name) == wanted, timeout=timeout)
 
 
+async def start_endless_job(env: FakeEnv, job: Obj | None = None) -> None:
+    """Script every Ray head to run jobs until stopped, apply ``job`` (default :func:`rayjob`) and
+    wait until it is Running."""
+    env.on_every_dashboard(lambda d: d.script_job(entrypoint=".", running=None))
+    await env.apply(job if job is not None else rayjob())
+    await until(env, "Running")
+
+
 def nothing_left(env: FakeEnv) -> bool:
     return not any(env.cluster.objects(k) for k in (RAYJOB, RAYCLUSTER, POD, SERVICE))
 
@@ -215,9 +223,7 @@ async def test_a_failing_entrypoint_ends_failed_with_rays_message() -> None:
 
 async def test_a_job_stopped_in_ray_ends_stopped() -> None:
     async with FakeEnv(seed=5) as env:
-        env.on_every_dashboard(lambda d: d.script_job(entrypoint=".", running=None))
-        await env.apply(rayjob())
-        await until(env, "Running")
+        await start_endless_job(env)
         s = st(env)
         assert await dash(env, s["rayClusterName"]).stop_job(s["jobId"])  # `ray job stop`
         await until(env, "Stopped")
@@ -274,9 +280,8 @@ async def test_retries_used_up_end_failed_with_the_count() -> None:
 
 async def test_active_deadline_fails_the_job_and_stops_it_in_ray() -> None:
     async with FakeEnv(seed=8) as env:
-        env.on_every_dashboard(lambda d: d.script_job(entrypoint=".", running=None))
-        await env.apply(rayjob(activeDeadlineSeconds=30, shutdownAfterJobFinishes=False))
-        await until(env, "Running")
+        await start_endless_job(env, rayjob(activeDeadlineSeconds=30,
+                                            shutdownAfterJobFinishes=False))
         await until(env, "Failed", timeout=60)
         s = st(env)
         assert (s["reason"], s["jobDeploymentStatus"]) == ("DeadlineExceeded", "Failed")
@@ -320,9 +325,7 @@ async def test_pre_running_deadline_does_not_touch_a_job_that_started_in_time() 
 async def test_a_dashboard_unreachable_past_the_limit_fails_the_job() -> None:
     options = OperatorOptions(seed=12, dashboard_unreachable_limit=60)
     async with FakeEnv(seed=12, operator=options) as env:
-        env.on_every_dashboard(lambda d: d.script_job(entrypoint=".", running=None))
-        await env.apply(rayjob())
-        await until(env, "Running")
+        await start_endless_job(env)
         fake = dash(env, st(env)["rayClusterName"])
         fake.inject(unreachable=True, times=None)
         await run_for(env, 40)
@@ -369,9 +372,7 @@ async def test_a_head_pod_lost_mid_run_is_a_failed_attempt_then_retried() -> Non
 
 async def test_a_head_pod_lost_without_retries_fails_the_job() -> None:
     async with FakeEnv(seed=15) as env:
-        env.on_every_dashboard(lambda d: d.script_job(entrypoint=".", running=None))
-        await env.apply(rayjob())
-        await until(env, "Running")
+        await start_endless_job(env)
         [head] = pods_of(env, st(env)["rayClusterName"], node_type="head")
         env.kubelet.fail_pod("default", head["metadata"]["name"])
         await until(env, "Failed", timeout=120)
@@ -396,9 +397,7 @@ async def test_suspend_before_start_creates_nothing_until_resumed() -> None:
 
 async def test_suspend_mid_run_stops_the_job_deletes_the_cluster_and_resume_runs_again() -> None:
     async with FakeEnv(seed=17) as env:
-        env.on_every_dashboard(lambda d: d.script_job(entrypoint=".", running=None))
-        await env.apply(rayjob())
-        await until(env, "Running")
+        await start_endless_job(env)
         first = st(env)
         with StatusLog(env, RAYJOB, NAME) as log:
             await env.apply(rayjob(suspend=True))
@@ -443,9 +442,7 @@ async def test_suspend_flip_flop_ends_consistent(flip_every: float) -> None:
 
 async def test_delete_mid_run_stops_the_job_and_leaves_nothing() -> None:
     async with FakeEnv(seed=18) as env:
-        env.on_every_dashboard(lambda d: d.script_job(entrypoint=".", running=None))
-        await env.apply(rayjob())
-        await until(env, "Running")
+        await start_endless_job(env)
         s = st(env)
         fake = dash(env, s["rayClusterName"])
         await env.cluster.delete(RAYJOB, NAME, namespace="default")
