@@ -83,12 +83,9 @@ class MultiNamespaceStore:
         if namespace is not None:
             store = self._store(namespace)
             return [] if store is None else store.list(namespace, label_selector)
-        selector = (
-            LabelSelector.parse(label_selector)
-            if label_selector is None or isinstance(label_selector, str)
-            else label_selector
-        )
-        return [obj for store in self._stores.values() for obj in store.list(None, selector)]
+        return [
+            obj for store in self._stores.values() for obj in store.list(None, label_selector)
+        ]
 
     def by_index(self, index_name: str, value: str) -> builtins.list[Obj]:
         """Return private copies of the objects filed under ``value`` in every namespace."""
