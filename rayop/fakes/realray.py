@@ -295,18 +295,6 @@ class RealRayHeads:
                 await head.stop()
                 head.remove_temp_dir()
 
-    async def wait_ready(self, namespace: str, name: str, *, timeout: float = 120.0) -> None:
-        """Wait until the cluster's real dashboard answers (``TimeoutError`` after ``timeout``)."""
-        client = self.for_cluster(namespace, name)
-        wall = RealClock()
-        deadline = wall.monotonic() + timeout
-        while wall.monotonic() < deadline:
-            with contextlib.suppress(Exception):
-                await client.list_jobs()
-                return
-            await wall.sleep(0.5)
-        raise TimeoutError(f"Ray head of {namespace}/{name} did not answer in {timeout} s")
-
     async def aclose(self) -> None:
         """Stop every head (in parallel), remove their temp dirs, close every client."""
         for task in list(self._tasks):
