@@ -126,6 +126,12 @@ class ClusterLink:
         self.inner = inner
         self.state = state
 
+    def _wrote(self, kind: Kind, out: Obj, verb: str) -> Obj:
+        """Record the write that answered ``out`` (named by the object it returned)."""
+        meta = out.get("metadata") or {}
+        self.state.wrote(kind.kind, _name(meta.get("namespace"), meta.get("name")), verb)
+        return out
+
     async def get(self, kind: Kind, name: str, *, namespace: str | None = None) -> Obj:
         """Read one object."""
         self.state.check()
@@ -164,18 +170,14 @@ class ClusterLink:
     async def create(self, kind: Kind, obj: Obj, *, namespace: str | None = None) -> Obj:
         """Create, and record it."""
         self.state.check()
-        out = await self.inner.create(kind, obj, namespace=namespace)
-        meta = out.get("metadata") or {}
-        self.state.wrote(kind.kind, _name(meta.get("namespace"), meta.get("name")), "create")
-        return out
+        return self._wrote(kind, await self.inner.create(kind, obj, namespace=namespace),
+                           "create")
 
     async def replace(self, kind: Kind, obj: Obj, *, namespace: str | None = None) -> Obj:
         """Replace, and record it."""
         self.state.check()
-        out = await self.inner.replace(kind, obj, namespace=namespace)
-        meta = out.get("metadata") or {}
-        self.state.wrote(kind.kind, _name(meta.get("namespace"), meta.get("name")), "replace")
-        return out
+        return self._wrote(kind, await self.inner.replace(kind, obj, namespace=namespace),
+                           "replace")
 
     async def patch(
         self, kind: Kind, name: str, patch: Any, *, namespace: str | None = None,
@@ -191,11 +193,8 @@ class ClusterLink:
     async def replace_status(self, kind: Kind, obj: Obj, *, namespace: str | None = None) -> Obj:
         """Replace a status, and record it."""
         self.state.check()
-        out = await self.inner.replace_status(kind, obj, namespace=namespace)
-        meta = out.get("metadata") or {}
-        self.state.wrote(kind.kind, _name(meta.get("namespace"), meta.get("name")),
-                         "replace_status")
-        return out
+        return self._wrote(kind, await self.inner.replace_status(kind, obj, namespace=namespace),
+                           "replace_status")
 
     async def patch_status(
         self, kind: Kind, name: str, patch: Any, *, namespace: str | None = None,
