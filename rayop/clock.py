@@ -48,9 +48,8 @@ class RealClock:
         """Return the current wall time (UTC)."""
         return datetime.now(UTC)
 
-    def monotonic(self) -> float:
-        """Return ``time.monotonic()``."""
-        return time.monotonic()
+    # the C function itself, no Python frame: hot paths (queue metrics) call it per operation
+    monotonic = staticmethod(time.monotonic)
 
     async def sleep(self, seconds: float) -> None:
         """Wait with ``asyncio.sleep``."""
@@ -205,10 +204,16 @@ async def _park(loop: asyncio.AbstractEventLoop) -> None:
 async def timeout(clock: Clock, seconds: float | None) -> AsyncIterator[None]:
     """Raise ``TimeoutError`` in the body if it runs longer than ``seconds`` of ``clock``'s time.
 
-    The ``Clock`` counterpart of ``asyncio.timeout``: with a virtual clock, virtual seconds count.
+    The ``Clock`` counterpart of ``asyncio.timeout``: with a virtual clock, virtual seconds count;
+    on the real clock it is ``asyncio.timeout`` itself.
     """
     if seconds is None:
         yield
+        return
+    if type(clock) is RealClock:
+        # the same deadline as an event-loop timer: no watcher task per use
+        async with asyncio.timeout(seconds):
+            yield
         return
     task = asyncio.current_task()
     assert task is not None, "timeout() needs a running task"

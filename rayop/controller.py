@@ -168,7 +168,7 @@ class Controller:
         if self._metrics is not None:
             self._metrics.worker_started(self.name)
         try:
-            async with self._deadline():
+            async with timeout(self._clock, self.reconcile_timeout):
                 result = await self.reconciler.reconcile(request)
             outcome = self._decide(request, result)
         except TerminalError as err:
@@ -188,17 +188,6 @@ class Controller:
             if self._metrics is not None:
                 self._metrics.observe(self.name, outcome, self._clock.monotonic() - started)
 
-    def _deadline(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        """The per-reconcile timeout: the event loop's own timer on the real clock.
-
-        :func:`rayop.clock.timeout` works on any Clock but costs a task per use;
-        on the real clock ``asyncio.timeout`` is the same deadline for a loop timer.
-        """
-        if self.reconcile_timeout is None:
-            return contextlib.nullcontext()
-        if type(self._clock) is RealClock:
-            return asyncio.timeout(self.reconcile_timeout)
-        return timeout(self._clock, self.reconcile_timeout)
 
     def _decide(self, request: Request, result: Result) -> str:
         """The worker's one decision for a reconcile that returned."""

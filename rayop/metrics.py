@@ -28,7 +28,6 @@ Controller metrics (:class:`ControllerMetrics`), labelled ``controller``:
 
 from __future__ import annotations
 
-import time
 from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterator
 
@@ -40,7 +39,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from .clock import Clock, RealClock
+from .clock import Clock
 
 __all__ = ["ControllerMetrics", "QueueMetrics", "WorkQueueMetrics"]
 
@@ -118,9 +117,7 @@ class QueueMetrics:
     """One queue's recorder: the queue calls it on add, get, done and retry."""
 
     def __init__(self, *, clock: Clock, depth: Callable[[], int]) -> None:
-        # The real clock's monotonic() is time.monotonic: call the C function directly (three
-        # calls per add/get/done cycle, each a Python frame saved).
-        self._now = time.monotonic if isinstance(clock, RealClock) else clock.monotonic
+        self._now = clock.monotonic  # RealClock's is time.monotonic itself: no frame per call
         self.depth = depth
         self.adds = 0
         self.retries = 0
