@@ -9,6 +9,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from polling import eventually
+
 from rayop.fakes.apiserver import ApiServer
 from rayop.fakes.env import FakeEnv
 
@@ -54,12 +56,13 @@ class Kubectl:
             await self.run("wait", f"--for=jsonpath={{{path}}}={value}", resource,
                            f"--timeout={int(timeout)}s", timeout=timeout + 10)
             return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
+        out = ""
+
+        async def reached() -> bool:
+            nonlocal out
             _, out, _ = await self.run("get", resource, "-o", f"jsonpath={{{path}}}")
-            if out == value:
-                return
-            assert loop.time() < deadline, f"{resource} {path} is {out!r}, not {value!r}"
-            await asyncio.sleep(0.2)
+            return out == value
+
+        await eventually(reached, within=timeout, every=0.2,
+                         failure=lambda: f"{resource} {path} is {out!r}, not {value!r}")
 

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from polling import wait_until
+
 from realapi.pki import Credentials, generate_credentials, write_kubeconfig
 
 HERE = Path(__file__).resolve().parent
@@ -232,18 +234,19 @@ def _wait_ready(
     process = dict(server._processes)[name]
     context = _tls_context(server.credentials.ca_cert if verify else None)
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {server.token}"})
-    while True:
+
+    def ready() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited with {process.returncode}: {_tail(server, name)}")
         with (
             contextlib.suppress(OSError, http.client.HTTPException),  # refused, reset, 500
             open_url(request, context=context, timeout=2) as response,
         ):
-            if response.status == 200:
-                return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{name} not ready at {url}: {_tail(server, name)}")
-        time.sleep(0.1)
+            return response.status == 200
+        return False
+
+    wait_until(ready, within=deadline - time.monotonic(), every=0.1,
+               failure=lambda: f"{name} not ready at {url}: {_tail(server, name)}")
 
 
 def open_url(

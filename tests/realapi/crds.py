@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import ssl
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from typing import Any
+
+from polling import wait_until
 
 from realapi.cluster import RealApiServer, open_url
 
@@ -44,12 +45,15 @@ def install_crds(
 ) -> list[str]:
     """Create each CRD (an existing one is replaced) and wait until all are Established."""
     names = [_create_or_replace(server, crd) for crd in crds]
-    deadline = time.monotonic() + timeout
-    for name in names:
-        while not _established(_request(server, "GET", f"{CRD_PATH}/{name}")):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"CRD {name} not Established after {timeout} s")
-            time.sleep(0.05)
+    pending = list(names)
+
+    def all_established() -> bool:
+        while pending and _established(_request(server, "GET", f"{CRD_PATH}/{pending[0]}")):
+            pending.pop(0)
+        return not pending
+
+    wait_until(all_established, within=timeout, every=0.05,
+               failure=lambda: f"CRD {pending[0]} not Established after {timeout} s")
     return names
 
 

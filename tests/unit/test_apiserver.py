@@ -4,7 +4,6 @@ tests/contract, backend "http"; kubectl against it in tests/kubectl.)"""
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,6 +12,7 @@ import aiohttp
 import orjson
 import pytest
 from kube_server import StepClock
+from polling import eventually
 
 from rayop.client import CONFIGMAP, EVENT, NAMESPACE, POD, RAYJOB, SERVICE, Kind
 from rayop.clock import RealClock
@@ -163,11 +163,8 @@ async def test_a_watch_the_client_leaves_is_closed_on_the_server(api: Api) -> No
     assert response.status == 200
     assert api.server.open_watches == 1
     response.close()
-    for _ in range(100):
-        if api.server.open_watches == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert api.server.open_watches == 0
+    await eventually(lambda: api.server.open_watches == 0, within=1.0, every=0.01,
+                     failure=lambda: f"{api.server.open_watches} watches still open")
 
 
 async def test_patch_content_types(api: Api) -> None:
