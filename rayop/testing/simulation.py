@@ -36,7 +36,7 @@ from ..clock import VirtualClock
 from ..dashboard import DashboardProvider
 from ..errors import AlreadyExists, ApiError, NotFound
 from ..fakes.cluster import FakeCluster
-from ..fakes.env import FakeEnv
+from ..fakes.env import Condition, FakeEnv
 from ..fakes.faults import Decision, FaultPlan
 from ..fakes.kubelet import KubeletSimulator
 from ..leader import LeaderElectionConfig
@@ -49,7 +49,6 @@ from .timeline import Timeline
 
 __all__ = ["HotLoop", "InvariantViolation", "ManagerSlot", "NotSettled", "Setup", "Simulation"]
 
-Condition = Callable[[], bool | Awaitable[bool]]
 Setup = Callable[[Manager, DashboardProvider], None]
 """``setup(manager, dashboards)`` adds controllers to a fresh manager (called on every restart)."""
 
@@ -88,7 +87,6 @@ class ManagerSlot:
 @dataclass
 class _Activity:
     last: float = 0.0
-    last_write: float = 0.0
     recent: dict[str, list[float]] = field(default_factory=dict)
 
 
@@ -193,7 +191,6 @@ class Simulation:
         self._background: set[asyncio.Task[Any]] = set()
         self._manager_tasks: set[asyncio.Task[None]] = set()
         self._closing = False
-        self._loop_errors: list[str] = []
         self._old_handler: Any = None
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -239,7 +236,6 @@ class Simulation:
         exc = context.get("exception")
         text = f"{context.get('message', '')}: {exc!r}" if exc is not None else str(
             context.get("message"))
-        self._loop_errors.append(text)
         self.violate("unhandled", text)
 
     # -- managers ------------------------------------------------------------------------------
