@@ -50,7 +50,6 @@ class Outcome:
     cpu: float
     virtual: float
     reconciles: int
-    writes: int
     faults: int
     violations: list[str]
     peak_rss_mb: float
@@ -89,11 +88,9 @@ async def soak(*, jobs: int, services: int, concurrency: int, seed: int, manager
         await sim.run_until(sim.converged, timeout=3600, step=10.0)
         violations = [f"[{v.invariant}] {v.message}" for v in sim.check_invariants()]
         virtual = sim.clock.monotonic()
-        writes = sim.timeline.count("write") + sim.timeline.dropped
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return Outcome(jobs, services, time.perf_counter() - started, time.process_time() - cpu,
-                   virtual, sim.reconciles,
-                   writes, sum(counts.values()), violations, rss)
+                   virtual, sim.reconciles, sum(counts.values()), violations, rss)
 
 
 def _script(fake: FakeDashboard) -> None:
