@@ -91,12 +91,11 @@ def _replace(current: Obj, data: dict[str, str]) -> dict[str, str | None]:
 
 async def until(clock: Clock, check: Callable[[], bool], what: str, timeout: float = 10) -> None:
     """Poll ``check`` (cheap: it reads the cache) until it holds."""
-    waited = 0.0
+    deadline = clock.monotonic() + timeout
     while not check():
-        if waited >= timeout:
+        if clock.monotonic() >= deadline:
             raise TimeoutError(what)
         await clock.sleep(0.01)
-        waited += 0.01
     print(f"  ok: {what}")
 
 
