@@ -47,7 +47,7 @@ def delete(core: Core, kk: KindKey, key: ObjKey, policy: PropagationPolicy) -> E
     entry = core.buckets[kk][key]
     uid = str(entry.meta["uid"])
     if entry.meta.get("deletionTimestamp"):
-        return _delete_again(core, kk, key, entry, policy)
+        return _delete_again(core, kk, key, uid, policy)
     if policy == PropagationPolicy.ORPHAN:
         _orphan(core, uid)
         entry = core.buckets[kk][key]
@@ -61,32 +61,35 @@ def delete(core: Core, kk: KindKey, key: ObjKey, policy: PropagationPolicy) -> E
     obj["metadata"]["finalizers"] = finalizers
     core.commit(kk, key, "MODIFIED", obj, entry)
     if policy == PropagationPolicy.FOREGROUND:
-        for dependent in sorted(core.dependents.get(uid, ())):
-            _collect(core, *dependent)
-        _finish_foreground(core, uid)
+        _collect_foreground(core, uid)
     return core.buckets[kk].get(key)
 
 
 def _delete_again(
-    core: Core, kk: KindKey, key: ObjKey, entry: Entry, policy: PropagationPolicy
+    core: Core, kk: KindKey, key: ObjKey, uid: str, policy: PropagationPolicy
 ) -> Entry | None:
     """Delete an object already being deleted: Foreground or Orphan still take effect.
 
     The real server adds the ``foregroundDeletion`` (or ``orphan``) finalizer and its collector
     acts on it; here, as always, the collector's work is done at once.
     """
-    uid = str(entry.meta["uid"])
     if policy == PropagationPolicy.ORPHAN:
         _orphan(core, uid)
     elif policy == PropagationPolicy.FOREGROUND:
+        entry = core.buckets[kk][key]
         finalizers = list(entry.meta.get("finalizers") or [])
         if FOREGROUND not in finalizers:
             meta = {**entry.meta, "finalizers": [*finalizers, FOREGROUND]}
             core.commit(kk, key, "MODIFIED", {**entry.obj, "metadata": meta}, entry)
-        for dependent in sorted(core.dependents.get(uid, ())):
-            _collect(core, *dependent)
-        _finish_foreground(core, uid)
+        _collect_foreground(core, uid)
     return core.buckets[kk].get(key)
+
+
+def _collect_foreground(core: Core, uid: str) -> None:
+    """Collect every dependent of a Foreground-deleted owner, then release it if none blocks."""
+    for dependent in sorted(core.dependents.get(uid, ())):
+        _collect(core, *dependent)
+    _finish_foreground(core, uid)
 
 
 def after_removal(core: Core, entry: Entry) -> None:
