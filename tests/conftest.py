@@ -28,7 +28,7 @@ _skips: Counter[str] = Counter()
 
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))  # `realapi` (the real API server harness) is importable
+    sys.path.insert(0, str(TESTS))  # `realapi` (the real API server harness), `polling`
 
 # The real API server tier's session fixture, `real_apiserver`, registered once for the whole
 # suite: imported into several modules it would be several fixtures, and start several servers.
