@@ -30,8 +30,11 @@ def poll(check: Callable[[], T], limit: float = 20.0, every: float = 0.1) -> T:
 
 
 async def until(check: Callable[[], bool | Awaitable[bool]], limit: float = 30.0,
-                every: float = 0.05) -> None:
-    """Await until ``check`` (plain or async) holds; fail the test after ``limit`` seconds."""
+                every: float = 0.05, explain: Callable[[], object] | None = None) -> None:
+    """Await until ``check`` (plain or async) holds; fail the test after ``limit`` seconds.
+
+    ``explain()``, if given, is added to the failure message (what the test saw meanwhile).
+    """
     wall = RealClock()
     deadline = wall.monotonic() + limit
     while True:
@@ -40,5 +43,6 @@ async def until(check: Callable[[], bool | Awaitable[bool]], limit: float = 30.0
             answer = await answer
         if answer:
             return
-        assert wall.monotonic() < deadline, f"not reached in {limit:g} s"
+        assert wall.monotonic() < deadline, (f"not reached in {limit:g} s"
+                                             + (f": {explain()}" if explain else ""))
         await wall.sleep(every)

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+from realwait import until
 
 from rayop.client import NAMESPACE, RAYJOB, RAYSERVICE, ClusterClient, Kind, Obj
 from rayop.clock import RealClock
@@ -153,27 +154,25 @@ async def test_the_operator_as_its_service_account_is_never_denied(
             except NotFound:
                 return {}
 
-        async def until(check: Any, limit: float = 60.0) -> None:
-            deadline = clock.monotonic() + limit
-            while not await check():
-                assert not task.done(), task
-                assert clock.monotonic() < deadline, ("not reached", recorder.denied)
-                await clock.sleep(0.1)
+        def denied() -> object:
+            return ("denied", recorder.denied)
 
         async def settled() -> bool:
+            assert not task.done(), task
             return ((await status(RAYJOB, "rayjob-sample")).get("status") == "Succeeded"
                     and (await status(RAYSERVICE, "rayservice-sample")).get("status")
                     == "RUNNING")
 
-        await until(settled)
+        await until(settled, limit=60.0, every=0.1, explain=denied)
         for kind, name in ((RAYJOB, "rayjob-sample"), (RAYSERVICE, "rayservice-sample")):
             await admin.delete(kind, name, namespace=work)
 
         async def gone() -> bool:
+            assert not task.done(), task
             return not (await status(RAYJOB, "rayjob-sample")) and not (
                 await status(RAYSERVICE, "rayservice-sample"))
 
-        await until(gone)
+        await until(gone, limit=60.0, every=0.1, explain=denied)
         await manager.events.flush()
         manager.stop()
         await task
