@@ -102,12 +102,17 @@ def namespace_of(kind: Kind, meta: dict[str, Any], namespace: str | None) -> str
     return str(ns)
 
 
+def _name_rule_key(kind: Kind) -> str:
+    """The key of ``kind``'s rule in ``_NAME_RULES``: its plural for a core kind with its own."""
+    return kind.plural if kind.plural in _NAME_RULES and not kind.group else ""
+
+
 def name_causes(kind: Kind, name: str, *, field: str = "metadata.name") -> list[Cause]:
     """Return what is wrong with ``name`` for this kind, in the API server's words.
 
     Most kinds take a DNS subdomain; namespaces and Services an RFC 1123 label.
     """
-    key = kind.plural if kind.plural in _NAME_RULES and not kind.group else ""
+    key = _name_rule_key(kind)
     pattern, limit, message = _NAME_RULES[key]
     causes = []
     if len(name) > limit:
@@ -123,8 +128,7 @@ def name_causes(kind: Kind, name: str, *, field: str = "metadata.name") -> list[
 
 def generate_name_causes(kind: Kind, prefix: str) -> list[Cause]:
     """What is wrong with a ``generateName`` prefix (checked as a name, less its trailing '-')."""
-    key = kind.plural if kind.plural in _NAME_RULES and not kind.group else ""
-    pattern, _, message = _NAME_RULES[key]
+    pattern, _, message = _NAME_RULES[_name_rule_key(kind)]
     if re.fullmatch(pattern, prefix.rstrip("-") or "a"):
         return []
     return [Cause("metadata.generateName", f'Invalid value: "{prefix}": {message}regex used '
