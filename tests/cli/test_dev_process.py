@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from realwait import poll
+from polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SHUTDOWN_TIMEOUT = 5.0
@@ -120,7 +120,8 @@ def test_dev_serves_metrics_and_probes_and_exits_cleanly_on_sigterm(dev: Dev) ->
         return (metric(text, "controller_runtime_reconcile_total", controller="rayservice")
                 > before and metric(text, "workqueue_adds_total", name="rayservice") > adds)
 
-    assert poll(moved), "reconcile_total / workqueue_adds_total did not move"
+    wait_until(moved, within=20.0, every=0.1,
+               failure=lambda: "reconcile_total / workqueue_adds_total did not move")
 
     started = time.monotonic()
     dev.proc.send_signal(signal.SIGTERM)

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
-from realwait import until
+from polling import eventually
 
 from rayop.client import NAMESPACE, RAYJOB, RAYSERVICE, ClusterClient, Kind, Obj
 from rayop.clock import RealClock
@@ -154,8 +154,8 @@ async def test_the_operator_as_its_service_account_is_never_denied(
             except NotFound:
                 return {}
 
-        def denied() -> object:
-            return ("denied", recorder.denied)
+        def denied() -> str:
+            return f"not reached in 60 s; denied: {recorder.denied}"
 
         async def settled() -> bool:
             assert not task.done(), task
@@ -163,7 +163,7 @@ async def test_the_operator_as_its_service_account_is_never_denied(
                     and (await status(RAYSERVICE, "rayservice-sample")).get("status")
                     == "RUNNING")
 
-        await until(settled, limit=60.0, every=0.1, explain=denied)
+        await eventually(settled, within=60.0, every=0.1, failure=denied)
         for kind, name in ((RAYJOB, "rayjob-sample"), (RAYSERVICE, "rayservice-sample")):
             await admin.delete(kind, name, namespace=work)
 
@@ -172,7 +172,7 @@ async def test_the_operator_as_its_service_account_is_never_denied(
             return not (await status(RAYJOB, "rayjob-sample")) and not (
                 await status(RAYSERVICE, "rayservice-sample"))
 
-        await until(gone, limit=60.0, every=0.1, explain=denied)
+        await eventually(gone, within=60.0, every=0.1, failure=denied)
         await manager.events.flush()
         manager.stop()
         await task

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from realwait import until
+from polling import eventually
 
 from rayop.cli import main
 from rayop.fakes import realray
@@ -67,14 +67,17 @@ async def test_heads_follow_head_pods(fake_ray: tuple[str, Path], tmp_path: Path
     heads.observe_pod(head_pod("a", "u1", "Running"))
     heads.observe_pod(head_pod("b", "u2", "Running"))
     heads.observe_pod(head_pod("a", "u1", "Running"))  # the same pod again: no second head
-    await until(lambda: len(calls(log)) == 2)
+    await eventually(lambda: len(calls(log)) == 2, within=10.0, every=0.02,
+                     failure=lambda: f"calls: {calls(log)}")
     first = heads.heads()[("default", "a")]
     pid = first.process.pid if first.process else 0
     heads.observe_pod(head_pod("a", "u3", "Running"))  # a new head pod: a new Ray
-    await until(lambda: len(calls(log)) == 3)
+    await eventually(lambda: len(calls(log)) == 3, within=10.0, every=0.02,
+                     failure=lambda: f"calls: {calls(log)}")
     assert not _alive(pid)
     heads.observe_pod(head_pod("b", "u2", "Failed", deleted=True))
-    await until(lambda: set(heads.heads()) == {("default", "a")})
+    await eventually(lambda: set(heads.heads()) == {("default", "a")}, within=10.0,
+                     every=0.02, failure=lambda: f"heads: {sorted(heads.heads())}")
     temp_dirs = [h.temp_dir for h in heads.heads().values()]
     await heads.aclose()
     assert heads.heads() == {}

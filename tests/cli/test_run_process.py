@@ -18,7 +18,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from realwait import until
+from polling import eventually
 
 from rayop.cli import build_parser
 from rayop.client import LEASE, NAMESPACE, RAYCLUSTER, RAYJOB, RAYSERVICE, Obj
@@ -80,7 +80,8 @@ async def test_rayop_run_reconciles_serves_and_exits_0_on_sigterm(tmp_path: Path
                 obj = await cluster.get(RAYCLUSTER, "demo", namespace="default")
                 return bool((obj.get("status") or {}).get("state") == "ready")
 
-            await until(ready)
+            await eventually(ready, within=30.0, every=0.05,
+                             failure=lambda: "rayop run did not reconcile in 30 s")
             async with aiohttp.ClientSession() as http:
                 async with http.get(probes + "/readyz") as answer:
                     assert answer.status == 200
@@ -180,7 +181,8 @@ async def test_in_cluster_configuration_when_there_is_no_kubeconfig(
                 obj = await cluster.get(RAYCLUSTER, "demo", namespace="default")
                 return bool((obj.get("status") or {}).get("state") == "ready")
 
-            await until(ready)
+            await eventually(ready, within=30.0, every=0.05,
+                             failure=lambda: "rayop run did not reconcile in 30 s")
             os.kill(os.getpid(), signal.SIGTERM)
 
         stopper = asyncio.ensure_future(stop_when_ready())
