@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from scenario_kit import StatusLog
+from scenario_kit import StatusLog, pods_of
 
 from rayop.client import ENDPOINTS, EVENT, POD, RAYCLUSTER, RAYSERVICE, SERVICE, Obj
 from rayop.clock import parse_time
@@ -404,9 +404,7 @@ async def test_a_lost_head_pod_gets_its_applications_back() -> None:
         await env.apply(manifest())
         await until_running(env)
         name = active(env)
-        head = next(p for p in env.cluster.objects(POD)
-                    if p["metadata"]["labels"].get("ray.io/cluster") == name
-                    and p["metadata"]["labels"].get("ray.io/node-type") == "head")
+        [head] = pods_of(env, name, node_type="head")
         env.kubelet.fail_pod("default", head["metadata"]["name"])
         await env.run_until(lambda: status(env).get("status") == "UNHEALTHY", timeout=30)
         await until_running(env)
@@ -507,10 +505,8 @@ async def test_exclude_head_pod_from_serve_svc_leaves_only_workers_behind_it() -
         await until_running(env)
         name = active(env)
         await env.run_until(lambda: status(env).get("numServeEndpoints") == 1, timeout=30)
-        heads = [p for p in env.cluster.objects(POD)
-                 if p["metadata"]["labels"].get("ray.io/cluster") == name
-                 and p["metadata"]["labels"].get("ray.io/node-type") == "head"]
-        head_ip = heads[0]["status"]["podIP"]
+        [head] = pods_of(env, name, node_type="head")
+        head_ip = head["status"]["podIP"]
         assert serve_ips(env) and head_ip not in serve_ips(env)
 
 
