@@ -42,7 +42,7 @@ from .raycluster_pods import (
     head_service_name,
 )
 from .raycluster_status import cluster_status, desired_replicas, pod_failed, pod_ready
-from .status_util import invalid_spec_status, merge_patch, status_changed
+from .status_util import invalid_spec_status, merge_patch_between, status_changed
 
 __all__ = ["RayClusterReconciler"]
 
@@ -194,9 +194,10 @@ class RayClusterReconciler:
             return
         status["lastUpdateTime"] = format_time(self.clock.now())
         meta = cluster["metadata"]
+        patch = {"status": merge_patch_between(cluster.get("status"), status)}
         try:
             await self.client.patch_status(
-                RAYCLUSTER, meta["name"], {"status": merge_patch(cluster.get("status"), status)},
+                RAYCLUSTER, meta["name"], patch,
                 namespace=meta["namespace"], patch_type=PatchType.MERGE,
             )
         except NotFound:

@@ -55,7 +55,7 @@ from .rayjob_status import (
     with_condition,
 )
 from .rayjob_submit import submission_for
-from .status_util import merge_patch, status_changed
+from .status_util import merge_patch_between, status_changed
 
 __all__ = ["FINALIZER", "RayJobReconciler", "Step"]
 
@@ -473,7 +473,7 @@ class RayJobReconciler:
         old_copy, new_copy = ctx.status.get("rayClusterStatus"), new.get("rayClusterStatus")
         if isinstance(old_copy, dict) and isinstance(new_copy, dict):
             # A merge patch merges maps: fields gone from the cluster's status must become null.
-            patch["status"]["rayClusterStatus"] = merge_patch(old_copy, new_copy)
+            patch["status"]["rayClusterStatus"] = merge_patch_between(old_copy, new_copy)
         # A Conflict propagates: the controller retries, and the next reconcile decides again.
         await self.client.patch_status(RAYJOB, ctx.name, patch, namespace=ctx.namespace)
         start, end = new.get("startTime"), new.get("endTime")

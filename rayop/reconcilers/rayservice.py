@@ -83,7 +83,7 @@ from .rayservice_status import (
     unhealthy_seconds,
     upgrade_condition,
 )
-from .status_util import merge_patch
+from .status_util import merge_patch_between
 
 __all__ = ["DELETE_AFTER_ANNOTATION", "FINALIZER", "RayServiceReconciler", "Step"]
 
@@ -485,7 +485,7 @@ class RayServiceReconciler:
         new["lastUpdateTime"] = format_time(ctx.now)
         # Every status write is optimistic: one decided on a stale read (which cluster serves,
         # which is pending) must not overwrite what a fresher pass wrote.
-        body: Obj = {"status": merge_patch(ctx.status, new),
+        body: Obj = {"status": merge_patch_between(ctx.status, new),
                      "metadata": {"resourceVersion": ctx.svc["metadata"]["resourceVersion"]}}
         await self.client.patch_status(RAYSERVICE, ctx.svc["metadata"]["name"], body,
                                        namespace=ctx.namespace)
@@ -501,7 +501,7 @@ class RayServiceReconciler:
                              now=self.clock.now())
         self.events.warning(svc, "InvalidSpec", new["message"])
         await self.client.patch_status(RAYSERVICE, svc["metadata"]["name"],
-                                       {"status": merge_patch(status, new)},
+                                       {"status": merge_patch_between(status, new)},
                                        namespace=svc["metadata"]["namespace"])
 
 

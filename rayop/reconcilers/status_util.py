@@ -7,7 +7,7 @@ from typing import Any
 
 from ..client import Obj
 
-__all__ = ["invalid_spec_status", "merge_patch", "status_changed"]
+__all__ = ["invalid_spec_status", "merge_patch_between", "status_changed"]
 
 _VOLATILE = ("lastUpdateTime",)
 
@@ -31,8 +31,11 @@ def invalid_spec_status(obj: Obj, problems: list[str], *, state_field: str, stat
     }
 
 
-def merge_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Obj:
+def merge_patch_between(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Obj:
     """The JSON merge patch (RFC 7386) that turns ``old`` into ``new``.
+
+    The inverse of :func:`rayop.patch.merge_patch`, which applies such a patch:
+    ``merge_patch(old, merge_patch_between(old, new)) == new`` for None-free ``new``.
 
     Keys gone from ``new`` (or set to None) become null; maps are patched key by key, so an
     application that disappeared from a status map is removed, not left behind.
@@ -47,7 +50,7 @@ def merge_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Obj:
             continue
         before = old.get(key)
         if isinstance(value, Mapping) and isinstance(before, Mapping):
-            sub = merge_patch(before, value)
+            sub = merge_patch_between(before, value)
             if sub:
                 patch[key] = sub
         elif before != value:

@@ -32,7 +32,7 @@ from rayop.reconcilers.rayservice_status import (
     service_status,
     upgrade_condition,
 )
-from rayop.reconcilers.status_util import merge_patch
+from rayop.reconcilers.status_util import merge_patch_between
 
 APP_A = {"name": "a", "import_path": "fruit.graph", "route_prefix": "/a"}
 APP_B = {"name": "b", "import_path": "calc.dag", "route_prefix": "/b",
@@ -212,9 +212,9 @@ def test_cluster_entry() -> None:
     ({"l": [1, 2]}, {"l": [1]}, {"l": [1]}),                              # lists are replaced
     (None, {"a": {"b": 1}}, {"a": {"b": 1}}),
 ])
-def test_merge_patch(old: dict[str, Any] | None, new: dict[str, Any],
+def test_merge_patch_between(old: dict[str, Any] | None, new: dict[str, Any],
                      patch: dict[str, Any]) -> None:
-    assert merge_patch(old, new) == patch
+    assert merge_patch_between(old, new) == patch
 
 
 # -- Services -------------------------------------------------------------------------------------
