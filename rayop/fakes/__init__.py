@@ -8,7 +8,7 @@ rayop's manager in virtual time. See ``docs/fake-cluster.md``.
 
 from .cluster import FakeCluster, RecordedCall
 from .dashboard import AppScript, FakeDashboard, FakeDashboards, JobScript
-from .env import FakeEnv
+from .env import FakeEnv, with_ray_kinds
 from .faults import FaultPlan, FaultRule
 from .kubelet import KubeletSimulator, PodScript
 
@@ -24,4 +24,5 @@ __all__ = [
     "KubeletSimulator",
     "PodScript",
     "RecordedCall",
+    "with_ray_kinds",
 ]

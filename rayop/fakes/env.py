@@ -41,9 +41,19 @@ from .dashboard import FakeCall, FakeDashboard, FakeDashboards
 from .faults import FaultPlan
 from .kubelet import KubeletSimulator
 
-__all__ = ["FakeEnv"]
+__all__ = ["FakeEnv", "with_ray_kinds"]
 
 Condition = Callable[[], bool | Awaitable[bool]]
+
+
+def with_ray_kinds(cluster: FakeCluster) -> FakeCluster:
+    """Serve RayCluster, RayJob and RayService on ``cluster``; return the cluster.
+
+    Each kind is validated against rayop's CRD schema, as an API server with the CRDs would.
+    """
+    for kind in (RAYCLUSTER, RAYJOB, RAYSERVICE):
+        cluster.register_kind(kind, validator=schema_validator(kind))
+    return cluster
 
 
 class FakeEnv:
@@ -66,8 +76,7 @@ class FakeEnv:
         self.paced = paced
         self.clock = clock or VirtualClock(auto_advance=not paced)
         self.cluster = cluster or FakeCluster(clock=self.clock, seed=seed, faults=faults)
-        for kind in (RAYCLUSTER, RAYJOB, RAYSERVICE):
-            self.cluster.register_kind(kind, validator=schema_validator(kind))
+        with_ray_kinds(self.cluster)
         self._dashboard_setup: list[Callable[[FakeDashboard], object]] = []
         self.dashboards = FakeDashboards(clock=self.clock, seed=seed, alive=False,
                                          configure=self._setup_dashboard)

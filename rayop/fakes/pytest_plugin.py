@@ -37,12 +37,11 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from rayop.client import RAYCLUSTER, RAYJOB, RAYSERVICE
 from rayop.clock import VirtualClock
 from rayop.fakes.cluster import FakeCluster
 from rayop.fakes.dashboard import FakeDashboards
+from rayop.fakes.env import with_ray_kinds
 from rayop.fakes.kubelet import KubeletSimulator
-from rayop.resources.schema import schema_validator
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -70,10 +69,7 @@ async def virtual_clock() -> AsyncIterator[VirtualClock]:
 @pytest.fixture
 def fake_cluster(virtual_clock: VirtualClock, rayop_seed: int) -> FakeCluster:
     """A fake API server on the virtual clock, serving rayop's kinds with their validation."""
-    cluster = FakeCluster(clock=virtual_clock, seed=rayop_seed)
-    for kind in (RAYCLUSTER, RAYJOB, RAYSERVICE):
-        cluster.register_kind(kind, validator=schema_validator(kind))
-    return cluster
+    return with_ray_kinds(FakeCluster(clock=virtual_clock, seed=rayop_seed))
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ from rayop.clock import VirtualClock
 from rayop.errors import NotFound
 from rayop.fakes.cluster import FakeCluster
 from rayop.fakes.dashboard import FakeDashboards
+from rayop.fakes.env import with_ray_kinds
 from rayop.fakes.kubelet import KubeletSimulator
 from rayop.leader import LeaderElectionConfig
 from rayop.manager import Manager, ManagerOptions
@@ -49,7 +50,6 @@ from rayop.manifests import (
     granted,
 )
 from rayop.operator import add_ray_controllers
-from rayop.resources.schema import schema_validator
 
 ROOT = Path(__file__).resolve().parents[2]
 RAY_KINDS = {k.kind: k for k in (RAYCLUSTER, RAYJOB, RAYSERVICE)}
@@ -130,9 +130,7 @@ def manifests(namespace: str) -> list[tuple[Kind, Obj]]:
 async def lifecycle(namespaces: tuple[str, ...], watch: str) -> RecordingClient:
     """Drive the examples through their lives in ``watch``; return what the manager sent."""
     clock = VirtualClock(auto_advance=True)
-    cluster = FakeCluster(clock=clock, seed=11)
-    for kind in RAY_KINDS.values():
-        cluster.register_kind(kind, validator=schema_validator(kind))
+    cluster = with_ray_kinds(FakeCluster(clock=clock, seed=11))
     kubelet = KubeletSimulator(cluster, clock=clock)
     dashboards = FakeDashboards(clock=clock, seed=11, alive=False)
     kubelet.on_pod_change(dashboards.observe_pod)

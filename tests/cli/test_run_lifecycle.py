@@ -12,14 +12,14 @@ import signal
 
 from rayop.cli import build_parser
 from rayop.cli_run import operate, resolve_flags
-from rayop.client import LEASE, POD, RAYCLUSTER, RAYJOB, RAYSERVICE
+from rayop.client import LEASE, POD, RAYCLUSTER, RAYJOB
 from rayop.clock import VirtualClock
 from rayop.errors import ServerError
 from rayop.fakes.cluster import FakeCluster
 from rayop.fakes.dashboard import FakeDashboards
+from rayop.fakes.env import with_ray_kinds
 from rayop.fakes.faults import FaultPlan
 from rayop.fakes.kubelet import KubeletSimulator
-from rayop.resources.schema import schema_validator
 
 CLUSTER = {
     "apiVersion": "ray.io/v1", "kind": "RayCluster",
@@ -30,10 +30,7 @@ CLUSTER = {
 
 
 def fake_cluster(clock: VirtualClock, plan: FaultPlan | None = None) -> FakeCluster:
-    cluster = FakeCluster(clock=clock, faults=plan)
-    for kind in (RAYCLUSTER, RAYJOB, RAYSERVICE):
-        cluster.register_kind(kind, validator=schema_validator(kind))
-    return cluster
+    return with_ray_kinds(FakeCluster(clock=clock, faults=plan))
 
 
 def run_args(*argv: str) -> object:

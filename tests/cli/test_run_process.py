@@ -21,12 +21,12 @@ import pytest
 from polling import eventually
 
 from rayop.cli import build_parser
-from rayop.client import LEASE, NAMESPACE, RAYCLUSTER, RAYJOB, RAYSERVICE, Obj
+from rayop.client import LEASE, NAMESPACE, RAYCLUSTER, Obj
 from rayop.clock import RealClock
 from rayop.fakes.apiserver import ApiServer
 from rayop.fakes.cluster import FakeCluster
+from rayop.fakes.env import with_ray_kinds
 from rayop.fakes.kubelet import KubeletSimulator
-from rayop.resources.schema import schema_validator
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER: Obj = {
@@ -41,9 +41,7 @@ CLUSTER: Obj = {
 
 async def test_rayop_run_reconciles_serves_and_exits_0_on_sigterm(tmp_path: Path) -> None:
     clock = RealClock()
-    cluster = FakeCluster(clock=clock)
-    for kind in (RAYCLUSTER, RAYJOB, RAYSERVICE):
-        cluster.register_kind(kind, validator=schema_validator(kind))
+    cluster = with_ray_kinds(FakeCluster(clock=clock))
     await cluster.create(NAMESPACE, {"apiVersion": "v1", "kind": "Namespace",
                                      "metadata": {"name": "ops"}})
     kubelet = KubeletSimulator(cluster, clock=clock, schedule_delay=0.05, start_delay=0.1,
@@ -146,9 +144,7 @@ async def test_in_cluster_configuration_when_there_is_no_kubeconfig(
     from rayop.kube import KubeClient
 
     clock = RealClock()
-    cluster = FakeCluster(clock=clock)
-    for kind in (RAYCLUSTER, RAYJOB, RAYSERVICE):
-        cluster.register_kind(kind, validator=schema_validator(kind))
+    cluster = with_ray_kinds(FakeCluster(clock=clock))
     kubelet = KubeletSimulator(cluster, clock=clock, schedule_delay=0.05, start_delay=0.1,
                                ready_delay=0.05)
     async with ApiServer(cluster) as server:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from rayop.client import RAYCLUSTER, RAYJOB, RAYSERVICE, ClusterClient
+from rayop.client import ClusterClient
 from rayop.clock import Clock, RealClock
 from rayop.fakes.cluster import FakeCluster
-from rayop.resources.schema import schema_validator
+from rayop.fakes.env import with_ray_kinds
 
 _namespaces = itertools.count(1)
 
@@ -60,9 +60,7 @@ async def http_backend(request: pytest.FixtureRequest) -> AsyncIterator[E2EBacke
     from rayop.kube import KubeClient
 
     clock = RealClock()
-    fake = FakeCluster(clock=clock, seed=3)
-    for kind in (RAYCLUSTER, RAYJOB, RAYSERVICE):
-        fake.register_kind(kind, validator=schema_validator(kind))
+    fake = with_ray_kinds(FakeCluster(clock=clock, seed=3))
     tmp: Path = request.getfixturevalue("tmp_path")
     async with ApiServer(fake) as server:
         path = server.write_kubeconfig(tmp / "kubeconfig")

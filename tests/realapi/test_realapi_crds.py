@@ -30,8 +30,9 @@ import yaml
 from rayop.client import NAMESPACE, RAYCLUSTER, RAYJOB, RAYSERVICE, Kind, Obj
 from rayop.errors import AlreadyExists, Invalid
 from rayop.fakes.cluster import FakeCluster
+from rayop.fakes.env import with_ray_kinds
 from rayop.kube import KubeClient
-from rayop.resources.schema import openapi_schema, schema_validator
+from rayop.resources.schema import openapi_schema
 from realapi.cluster import RealApiServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -147,9 +148,7 @@ async def outcome(client: Any, case: Case) -> tuple[str, Any]:
 
 async def on_fake(case: Case) -> tuple[str, Any]:
     """The outcome on a FakeCluster with the schema validators (as FakeEnv registers them)."""
-    fake = FakeCluster(seed=1)
-    for kind in KINDS.values():
-        fake.register_kind(kind, validator=schema_validator(kind))
+    fake = with_ray_kinds(FakeCluster(seed=1))
     await fake.create(NAMESPACE, {"metadata": {"name": NAMESPACE_NAME}})
     return await outcome(fake, case)
 
