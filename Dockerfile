@@ -10,9 +10,14 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/rayop
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# Dependencies first, in a layer of their own (from pyproject.toml alone, an empty package standing
+# in for rayop), so that a change to rayop's code rebuilds only the layer below.
+COPY pyproject.toml ./
+RUN mkdir rayop && touch rayop/__init__.py README.md && /opt/rayop/bin/pip install . \
+ && /opt/rayop/bin/pip uninstall -y rayop && rm -rf rayop build README.md
+COPY README.md ./
 COPY rayop ./rayop
-RUN /opt/rayop/bin/pip install . && /opt/rayop/bin/python -m compileall -q /opt/rayop
+RUN /opt/rayop/bin/pip install --no-deps . && /opt/rayop/bin/python -m compileall -q /opt/rayop
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="rayop" \

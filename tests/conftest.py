@@ -22,6 +22,7 @@ REQUIRED_TIERS: dict[str, tuple[str, ...]] = {
     "RAYOP_REALRAY": ("RAYOP_TEST_RAY_ADDRESS", "real Ray head"),
     "RAYOP_KUBECTL": ("kubectl",),
     "RAYOP_REALAPI": ("kube-apiserver", "real API server"),
+    "RAYOP_REALNODE": ("real node",),
 }
 
 _skips: Counter[str] = Counter()
@@ -48,6 +49,8 @@ def backend_of(item: pytest.Item) -> str | None:
     for name, value in (callspec.params.items() if callspec is not None else ()):
         if (name.endswith("backend") or name == "e2e") and isinstance(value, str):
             return value
+    if "real_node" in getattr(item, "fixturenames", ()):
+        return "realnode"  # a one-node Kubernetes running real Ray pods
     if "real_apiserver" in getattr(item, "fixturenames", ()):
         return "realapi"  # the real API server tier's own tests (smoke, CRD checks, RBAC)
     return None

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..client import Obj
 from ..dashboard import head_service_name
+from ..resources.quantity import quantity_value
 from ..resources.raycluster import HeadGroupSpec, RayClusterSpec, WorkerGroupSpec
 
 __all__ = [
@@ -29,7 +30,9 @@ __all__ = [
     "controller_ref",
     "head_service_name",
     "pod_labels",
+    "probes",
     "ray_start_command",
+    "resource_start_params",
 ]
 
 LABEL_CLUSTER = "ray.io/cluster"
@@ -76,6 +79,94 @@ def pod_labels(cluster_name: str, node_type: str, group: str) -> dict[str, str]:
     }
 
 
+def resource_start_params(params: dict[str, str] | None, resources: Obj | None) -> dict[str, str]:
+    """``rayStartParams`` completed from the Ray container's resources, as KubeRay completes them.
+
+    ``num-cpus`` from ``limits.cpu`` (else ``requests.cpu``) and ``memory`` from
+    ``limits.memory``, each rounded up to a whole number (``500m`` → ``1``; bytes for memory),
+    ``num-gpus`` from the first limit, in name order, whose name ends in ``gpu``; zero or absent
+    quantities set nothing, and a value the user gave always wins. Without this Ray advertises
+    every CPU and all the memory of the *node*, not of the container.
+    """
+    out = dict(params or {})
+    limits = (resources or {}).get("limits") or {}
+    requests = (resources or {}).get("requests") or {}
+
+    def whole(value: object) -> int:
+        try:
+            return quantity_value(value) if isinstance(value, int | float | str) else 0
+        except ValueError:
+            return 0  # the API server refuses the pod and says why; nothing to add here
+
+    if "num-cpus" not in out:
+        cpus = whole(limits.get("cpu")) or whole(requests.get("cpu"))
+        if cpus:
+            out["num-cpus"] = str(cpus)
+    if "memory" not in out and (memory := whole(limits.get("memory"))):
+        out["memory"] = str(memory)
+    if "num-gpus" not in out:
+        for name in sorted(limits):
+            if name.endswith("gpu") and (gpus := whole(limits[name])):
+                out["num-gpus"] = str(gpus)
+                break
+    return out
+
+
+AGENT_PORT = 52365
+"""The dashboard agent's port (``dashboard-agent-listen-port``), where node health is served."""
+UNIFIED_HEALTH_CHECK = (2, 53)
+"""From this Ray version on a node's health is one HTTP endpoint (``/api/healthz``)."""
+
+
+def _version(text: str | None) -> tuple[int, ...]:
+    parts = []
+    for word in (text or "").split("."):
+        digits = "".join(ch for ch in word if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def probes(
+    params: dict[str, str], *, head: bool, ray_version: str | None, serving: bool,
+    serve_port: int = 8000,
+) -> tuple[Obj, Obj]:
+    """The liveness and readiness probes KubeRay gives a Ray container that has none.
+
+    Ray ≥ 2.53 answers one HTTP check (``GET :52365/api/healthz``); older Ray is asked through
+    ``wget`` for the raylet's health and, on the head, the GCS's. Workers of a RayService also
+    have their Serve proxy checked before they are Ready (and leave the serve Service at its
+    first failure), so traffic reaches only replicas that can answer.
+    """
+    agent = int(params.get("dashboard-agent-listen-port", AGENT_PORT))
+    dashboard = int(params.get("dashboard-port", DEFAULT_HEAD_PORTS["dashboard"]))
+
+    def wget(timeout: int, port: int, path: str) -> str:
+        return f"wget --tries 1 -T {timeout} -q -O- http://localhost:{port}/{path} | grep success"
+
+    checks = [wget(2, agent, "api/local_raylet_healthz")]
+    if head:
+        checks.append(wget(10, dashboard, "api/gcs_healthz"))
+    unified = _version(ray_version) >= UNIFIED_HEALTH_CHECK
+    action: Obj = (
+        {"httpGet": {"path": "/api/healthz", "port": agent}} if unified
+        else {"exec": {"command": ["bash", "-c", " && ".join(checks)]}}
+    )  # fmt: skip
+    liveness: Obj = {**copy.deepcopy(action), "initialDelaySeconds": 30,
+                     "timeoutSeconds": 5 if head else 2, "periodSeconds": 5,
+                     "successThreshold": 1, "failureThreshold": 120}  # fmt: skip
+    readiness: Obj = {**copy.deepcopy(action), "initialDelaySeconds": 10,
+                      "timeoutSeconds": 5 if head else 2, "periodSeconds": 5,
+                      "successThreshold": 1, "failureThreshold": 10}  # fmt: skip
+    if serving and not head:
+        readiness.pop("httpGet", None)
+        proxy = wget(10, serve_port, "-/healthz")
+        readiness["exec"] = {"command": ["bash", "-c", " && ".join([*checks, proxy])]}
+        readiness["failureThreshold"] = 1
+    return liveness, readiness
+
+
 def ray_start_command(params: dict[str, str] | None, *, head: bool, address: str = "") -> str:
     """Build ``ray start`` from ``rayStartParams``: ``--key=value`` each, in a stable order.
 
@@ -108,9 +199,20 @@ def _container_ports(template: Obj) -> dict[str, int]:
     return {p["name"]: int(p["containerPort"]) for p in ports if p.get("name")}
 
 
+ULIMIT = "ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}"
+"""Raise the open-files limit before ``ray start`` (KubeRay's form: the pod's env may lower it,
+for hosts whose hard limit is below 65536; a refused ``ulimit`` does not stop ``ray start``)."""
+
+
+def _main_container(template: Obj) -> Obj:
+    containers = (template.get("spec") or {}).get("containers") or [{}]
+    main: Obj = containers[0]
+    return main
+
+
 def _pod_from_template(
     cluster: Obj, template: Obj, labels: dict[str, str], generate_name: str, command: str,
-    env: list[Obj],
+    env: list[Obj], probe_pair: tuple[Obj, Obj],
 ) -> Obj:
     tmpl = copy.deepcopy(template)
     meta = tmpl.get("metadata") or {}
@@ -118,9 +220,11 @@ def _pod_from_template(
     containers = spec.get("containers") or []
     if containers:
         main = containers[0]
-        main["command"] = ["/bin/bash", "-lc", "--"]
-        main["args"] = [f"ulimit -n 65536; {command}"]
+        main["command"] = ["/bin/bash", "-c", "--"]
+        main["args"] = [f"{ULIMIT}; {command}"]
         main["env"] = [*(main.get("env") or []), *env]
+        main.setdefault("livenessProbe", probe_pair[0])
+        main.setdefault("readinessProbe", probe_pair[1])
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -160,19 +264,33 @@ def build_head_pod(cluster: Obj, head: HeadGroupSpec) -> Obj:
     """The head pod (``<cluster>-head-`` plus a random suffix)."""
     name = cluster["metadata"]["name"]
     labels = pod_labels(name, "head", HEAD_GROUP)
-    command = ray_start_command(head.ray_start_params, head=True)
+    params = resource_start_params(head.ray_start_params,
+                                   _main_container(head.template).get("resources"))
+    command = ray_start_command(params, head=True)
     return _pod_from_template(cluster, head.template, labels, f"{name}-head-", command,
-                              _env(cluster, head=True))
+                              _env(cluster, head=True), _probes(cluster, params, head=True))
 
 
 def build_worker_pod(cluster: Obj, group: WorkerGroupSpec) -> Obj:
     """One worker pod of ``group`` (``<cluster>-<group>-worker-`` plus a random suffix)."""
     name = cluster["metadata"]["name"]
     labels = pod_labels(name, "worker", group.group_name)
-    command = ray_start_command(group.ray_start_params, head=False, address=_head_address(cluster))
+    params = resource_start_params(group.ray_start_params,
+                                   _main_container(group.template).get("resources"))
+    command = ray_start_command(params, head=False, address=_head_address(cluster))
     return _pod_from_template(cluster, group.template, labels,
                               f"{name}-{group.group_name}-worker-", command,
-                              _env(cluster, head=False))
+                              _env(cluster, head=False), _probes(cluster, params, head=False,
+                                                                 template=group.template))
+
+
+def _probes(cluster: Obj, params: dict[str, str], *, head: bool,
+            template: Obj | None = None) -> tuple[Obj, Obj]:
+    labels = cluster["metadata"].get("labels") or {}
+    serving = labels.get("ray.io/originated-from-crd") == "RayService"
+    serve_port = _container_ports(template or {}).get("serve", DEFAULT_HEAD_PORTS["serve"])
+    return probes(params, head=head, ray_version=(cluster.get("spec") or {}).get("rayVersion"),
+                  serving=serving, serve_port=serve_port)
 
 
 def build_head_service(cluster: Obj, spec: RayClusterSpec) -> Obj:

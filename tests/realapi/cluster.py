@@ -115,7 +115,7 @@ class RealApiServer:
         """Stop every component (controller manager, then API server, then etcd); idempotent."""
         while self._processes:
             _, process = self._processes.pop()
-            _terminate(process)
+            terminate(process)
 
     def __enter__(self) -> RealApiServer:
         return self
@@ -166,7 +166,7 @@ def start_real_apiserver(
 
 
 def _start_etcd(server: RealApiServer, etcd: Path, *, deadline: float) -> str:
-    client, peer = (f"http://127.0.0.1:{port}" for port in _free_ports(2))
+    client, peer = (f"http://127.0.0.1:{port}" for port in free_ports(2))
     _spawn(server, "etcd", [
         str(etcd), "--name", "realapi", "--data-dir", str(server.workdir / "etcd-data"),
         "--listen-client-urls", client, "--advertise-client-urls", client,
@@ -180,7 +180,7 @@ def _start_etcd(server: RealApiServer, etcd: Path, *, deadline: float) -> str:
 def _start_apiserver(
     server: RealApiServer, binary: Path, etcd_url: str, *, deadline: float
 ) -> None:
-    (port,) = _free_ports(1)
+    (port,) = free_ports(1)
     server.url = f"https://127.0.0.1:{port}"
     c = server.credentials
     _spawn(server, "kube-apiserver", [
@@ -205,7 +205,7 @@ def _start_apiserver(
 
 
 def _start_controller_manager(server: RealApiServer, binary: Path, *, deadline: float) -> None:
-    (port,) = _free_ports(1)
+    (port,) = free_ports(1)
     kubeconfig = str(server.kubeconfig)
     _spawn(server, "kube-controller-manager", [
         str(binary), f"--kubeconfig={kubeconfig}",
@@ -219,13 +219,18 @@ def _start_controller_manager(server: RealApiServer, binary: Path, *, deadline: 
 
 
 def _spawn(server: RealApiServer, name: str, argv: list[str]) -> None:
-    log = (server.workdir / f"{name}.log").open("wb")
-    with log:
-        process = subprocess.Popen(
-            argv, cwd=server.workdir, stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
-        )  # fmt: skip
+    process = spawn_logged(argv, server.workdir / f"{name}.log", cwd=server.workdir)
     server._processes.append((name, process))
+
+
+def spawn_logged(argv: list[str], log_path: Path, *, cwd: Path) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with its output in ``log_path``; Linux kills it if the test process dies."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )  # fmt: skip
 
 
 def _wait_ready(
@@ -275,7 +280,8 @@ def _tail(server: RealApiServer, name: str, lines: int = 15) -> str:
     return f"(log {path})\n" + "\n".join(text.splitlines()[-lines:])
 
 
-def _terminate(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+def terminate(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; waits for the exit."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -285,7 +291,8 @@ def _terminate(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
             process.wait()
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on 127.0.0.1 right now."""
     sockets = [socket.socket() for _ in range(count)]
     with contextlib.ExitStack() as stack:
         for s in sockets:

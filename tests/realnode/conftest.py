@@ -1,0 +1,62 @@
+"""The real-node tier's fixtures: one node per session, the operator installed in it as users do.
+
+``real_node`` brings the node up once (``tests/realnode/node.py``) and takes it down at the end of
+the session, also on failure or Ctrl-C/SIGTERM, then checks the machine is as it was found (links,
+iptables and nft rules, sysctls, network namespaces, cgroups). ``RAYOP_REALNODE=require`` (set by
+``scripts/test.sh``) turns a missing part into a failure naming it; ``RAYOP_REALNODE=0`` skips.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from realnode.kit import Operator, install_operator
+from realnode.node import Layout, NodeUnavailable, RealNode, host_snapshot
+
+
+def _unavailable(layout: Layout) -> str | None:
+    if os.environ.get("RAYOP_REALNODE") == "0":
+        return "RAYOP_REALNODE=0"
+    missing = layout.missing()
+    return "; ".join(missing) if missing else None
+
+
+@pytest.fixture(scope="session")
+def real_node() -> Iterator[RealNode]:
+    """A running one-node cluster (CoreDNS ready); its admin kubeconfig is ``.kubeconfig``."""
+    layout = Layout.default()
+    if (reason := _unavailable(layout)) is not None:
+        if os.environ.get("RAYOP_REALNODE") == "require":
+            pytest.fail(f"real node required but unavailable: {reason}")
+        pytest.skip(f"real node unavailable: {reason}")
+    before = host_snapshot()
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")  # so that the teardown below runs
+
+    signal.signal(signal.SIGTERM, interrupted)
+    node = RealNode(layout)
+    try:
+        try:
+            node.up()
+        except NodeUnavailable as missing:
+            pytest.fail(str(missing))
+        print(f"\nreal node up: {', '.join(f'{k} {v:.1f} s' for k, v in node.timings.items())}")
+        yield node
+    finally:
+        node.down()
+        signal.signal(signal.SIGTERM, previous)
+        after = host_snapshot()
+        changed = {key: (before[key], after[key]) for key in before if before[key] != after[key]}
+        assert not changed, f"the real node left the host changed: {changed}"
+
+
+@pytest.fixture(scope="session")
+def operator(real_node: RealNode) -> Operator:
+    """rayop installed as users install it: ``rayop manifests --crds | kubectl apply -f -``."""
+    return install_operator(real_node)
