@@ -41,7 +41,13 @@ from .raycluster_pods import (
     build_worker_pod,
     head_service_name,
 )
-from .raycluster_status import cluster_status, desired_replicas, pod_failed, pod_ready
+from .raycluster_status import (
+    cluster_status,
+    desired_replicas,
+    pod_failed,
+    pod_ready,
+    pod_start_failure,
+)
 from .status_util import invalid_spec_status, merge_patch_between, status_changed
 
 __all__ = ["RayClusterReconciler"]
@@ -206,6 +212,12 @@ class RayClusterReconciler:
         old_state = (cluster.get("status") or {}).get("state")
         if status.get("state") != old_state and status.get("state"):
             self.events.normal(cluster, "StateChanged", f"RayCluster is {status['state']}")
+        if status.get("reason") != (cluster.get("status") or {}).get("reason"):
+            # a pod that cannot start is said on the RayCluster too, where its owner looks
+            # (KubeRay leaves it to the kubelet's events on the pod)
+            pods = [*observed.head_pods, *_flat(observed.workers)]
+            if failures := [f for p in pods if (f := pod_start_failure(p))]:
+                self.events.warning(cluster, "PodStartFailed", "; ".join(failures))
 
     async def _report_invalid(self, cluster: Obj, problems: list[str]) -> None:
         status = invalid_spec_status(cluster, problems, state_field="state", state="failed")

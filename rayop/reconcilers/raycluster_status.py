@@ -15,7 +15,17 @@ from ..resources.raycluster import (
 )
 from .raycluster_pods import DEFAULT_HEAD_PORTS, head_service_name
 
-__all__ = ["cluster_status", "desired_replicas", "pod_failed", "pod_problem", "pod_ready"]
+__all__ = [
+    "cluster_status",
+    "desired_replicas",
+    "pod_failed",
+    "pod_problem",
+    "pod_ready",
+    "pod_start_failure",
+]
+
+STARTING = frozenset({"ContainerCreating", "PodInitializing"})
+"""Waiting reasons of a container on its normal way to running: not failures."""
 
 _MAX_REPLICAS = 2147483647
 
@@ -47,6 +57,25 @@ def pod_problem(pod: Obj) -> str | None:
             return f"pod {name}: container {cs.get('name')}: {waiting['reason']}"
     if status.get("phase") == "Failed":
         return f"pod {name}: {status.get('reason', 'Failed')}: {status.get('message', '')}"
+    return None
+
+
+def pod_start_failure(pod: Obj) -> str | None:
+    """Say why a pod cannot start (unschedulable, image missing, crash loop...).
+
+    In the scheduler's and the kubelet's words; None while it is merely starting, or running.
+    """
+    status = pod.get("status") or {}
+    name = pod["metadata"]["name"]
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            return f"pod {name}: {cond.get('reason', 'Unschedulable')}: {cond.get('message', '')}"
+    for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses")
+                                                                or [])]:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") and waiting["reason"] not in STARTING:
+            detail = f": {waiting['message']}" if waiting.get("message") else ""
+            return f"pod {name}: container {cs.get('name')}: {waiting['reason']}{detail}"
     return None
 
 

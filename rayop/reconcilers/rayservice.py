@@ -204,9 +204,11 @@ class RayServiceReconciler:
         active = await self._observe(ctx, ctx.active_name, may_apply=not ctx.pending_name)
         pending = await self._observe(ctx, ctx.pending_name, may_apply=True)
         serving = await self._label_pods(ctx, [v for v in (active, pending) if v is not None])
+        # KubeRay's rule: the pending cluster takes over once its head is ready and every
+        # application runs on it. Workers are not waited for: a worker that hosts no replica
+        # runs no Serve proxy, so its readiness probe (which asks the proxy) keeps it unready.
         if (pending is not None and all_running(pending, ctx.config)
-                and serving[pending.cluster][1] and can_serve(ctx.live(pending.cluster),
-                                                              whole=True)):
+                and serving[pending.cluster][1] and can_serve(ctx.live(pending.cluster))):
             await self._switch(ctx, step)
             active, pending = pending, None
         await self._ensure_services(ctx)

@@ -223,13 +223,18 @@ def _spawn(server: RealApiServer, name: str, argv: list[str]) -> None:
     server._processes.append((name, process))
 
 
-def spawn_logged(argv: list[str], log_path: Path, *, cwd: Path) -> subprocess.Popen[bytes]:
-    """Start ``argv`` with its output in ``log_path``; Linux kills it if the test process dies."""
+def spawn_logged(argv: list[str], log_path: Path, *, cwd: Path,
+                 own_session: bool = False) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with its output in ``log_path``; Linux kills it if the test process dies.
+
+    ``own_session`` keeps it out of the terminal's process group, so a Ctrl-C (or ``timeout``'s
+    signal to its group) reaches only the test process, which then stops it in order.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         return subprocess.Popen(
             argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent, start_new_session=own_session,
         )  # fmt: skip
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from polling import wait_until
 
 from realnode.node import RealNode
@@ -64,8 +63,11 @@ class Operator:
 
 def rayop_cli(*args: str) -> str:
     """Run the ``rayop`` command of this checkout; return its standard output."""
-    out = subprocess.run([sys.executable, "-m", "rayop", *args], capture_output=True, text=True,
-                         check=True, cwd=REPO)  # fmt: skip
+    rayop = Path(sys.executable).parent / "rayop"
+    out = subprocess.run([str(rayop), *args], capture_output=True, text=True, check=False,
+                         cwd=REPO)  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"rayop {' '.join(args)} failed: {out.stderr.strip()}")
     return out.stdout
 
 
@@ -162,7 +164,7 @@ def events(node: RealNode, namespace: str, involved: str) -> list[Obj]:
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
-    """GET ``url`` directly (no proxy): status and body, from the host (pod IPs are on the bridge)."""
+    """GET ``url`` directly (no proxy): status and body (the host reaches pod IPs on the bridge)."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(url, timeout=timeout) as response:
         return response.status, response.read().decode()

@@ -36,7 +36,6 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 from polling import wait_until  # noqa: E402
-
 from realapi.cluster import binary_dir as realapi_binary_dir  # noqa: E402
 from realapi.cluster import free_ports, spawn_logged, terminate  # noqa: E402
 from realapi.pki import Credentials, generate_credentials, write_kubeconfig  # noqa: E402
@@ -50,7 +49,9 @@ API_SERVICE_IP = "10.96.0.1"
 DNS_SERVICE_IP = "10.96.0.10"
 API_PORT = 6443
 CLUSTER_DOMAIN = "cluster.local"
-EGRESS_RULE = ["FORWARD", "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP",
+# In mangle's FORWARD chain, which the kernel runs before filter's (where kubelet and kube-proxy
+# put their accept rules), so no rule of theirs can let a pod's packet out before it is dropped.
+EGRESS_RULE = ["-t", "mangle", "FORWARD", "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP",
                "-m", "comment", "--comment", "rayop-realnode-no-egress"]  # fmt: skip
 SYSCTLS = (
     "net/ipv4/ip_forward",
@@ -207,7 +208,7 @@ class RealNode:
         _sh("ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
         _sh("ip", "link", "set", BRIDGE, "up")
         self._record("egress_rule", EGRESS_RULE)
-        _sh("iptables", "-I", *EGRESS_RULE)
+        _sh("iptables", EGRESS_RULE[0], EGRESS_RULE[1], "-I", *EGRESS_RULE[2:])
         _write_sysctl("net/ipv4/ip_forward", "1")
         _write_sysctl("net/bridge/bridge-nf-call-iptables", "1")
 
@@ -384,7 +385,8 @@ class RealNode:
                                    f"{self.log_tail(name)}")  # fmt: skip
 
     def _spawn(self, name: str, argv: list[str]) -> None:
-        process = spawn_logged(argv, self.run / "logs" / f"{name}.log", cwd=self.run)
+        process = spawn_logged(argv, self.run / "logs" / f"{name}.log", cwd=self.run,
+                               own_session=True)
         self._processes.append((name, process))
         pids = self._state().get("pids") or {}
         assert isinstance(pids, dict)
@@ -414,12 +416,11 @@ class RealNode:
         return result
 
     def _remove_containers(self) -> None:
+        """Kill every container's processes and delete the tasks and containers (CRI's too)."""
         for task in self._ctr("tasks", "ls", "-q", check=False).stdout.split():
-            self._ctr("tasks", "kill", "-s", "SIGKILL", task, check=False)
+            self._ctr("tasks", "kill", "--all", "-s", "SIGKILL", task, check=False)
         for task in self._ctr("tasks", "ls", "-q", check=False).stdout.split():
-            with contextlib.suppress(RuntimeError):
-                wait_until(lambda t=task: self._ctr("tasks", "delete", t, check=False)
-                           .returncode == 0, within=10, every=0.2, failure=lambda: "")  # fmt: skip
+            self._ctr("tasks", "delete", "--force", task, check=False)
         for container in self._ctr("containers", "ls", "-q", check=False).stdout.split():
             self._ctr("containers", "delete", container, check=False)
 
@@ -443,9 +444,11 @@ class RealNode:
         for name in ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd",
                      "containerd"):
             _stop_pid(pids.pop(name, None), self._processes)
-        for name, pid in pids.items():
+        for pid in pids.values():
             _stop_pid(pid, self._processes)
         self._processes.clear()
+        for cgroup in _kubepods_cgroups():  # container processes no containerd could reach
+            _kill_cgroup_tree(cgroup)
         _kill_matching(str(self.run))  # containerd-shims and anything else started from here
         _unmount_under(str(self.run), str(self.layout.containerd_root))
         for netns in Path("/run/netns").glob("cni-*"):
@@ -453,10 +456,15 @@ class RealNode:
                 subprocess.run(["umount", str(netns)], capture_output=True, check=False)
                 netns.unlink()
         if state.get("bridge") or _link_exists(BRIDGE):
+            # the pods' veths first: a netns whose veth is still plugged in may outlive its pod
+            ports = subprocess.run(["ip", "-o", "link", "show", "master", BRIDGE],
+                                   capture_output=True, text=True, check=False).stdout
+            for line in ports.splitlines():
+                _run_quiet("ip", "link", "del", line.split(":")[1].strip().split("@")[0])
             _run_quiet("ip", "link", "del", BRIDGE)
         if rule := state.get("egress_rule"):
             assert isinstance(rule, list)
-            while _run_quiet("iptables", "-D", *rule) == 0:
+            while _run_quiet("iptables", *rule[:2], "-D", *rule[2:]) == 0:
                 pass
         if (self.layout.bin / "kube-proxy").exists() and state:
             _run_quiet(str(self.layout.bin / "kube-proxy"), "--cleanup", "--v=0")
@@ -536,7 +544,8 @@ def _remove_kube_chains() -> None:
             rules = subprocess.run([tool, "-t", table, "-S"], capture_output=True, text=True,
                                    check=False).stdout.splitlines()  # fmt: skip
             for rule in rules:
-                if rule.startswith("-A ") and "-j KUBE-" in rule and not rule.startswith("-A KUBE-"):
+                jump = rule.startswith("-A ") and "-j KUBE-" in rule
+                if jump and not rule.startswith("-A KUBE-"):
                     _run_quiet(tool, "-t", table, "-D", *rule[3:].split())
             chains = [r.split()[1] for r in rules if r.startswith("-N KUBE-")]
             for chain in chains:
@@ -547,6 +556,23 @@ def _remove_kube_chains() -> None:
 
 def _kubepods_cgroups() -> list[Path]:
     return sorted(p for p in CGROUP_ROOT.glob("*/kubepods*") if p.is_dir())
+
+
+def _kill_cgroup_tree(path: Path, within: float = 15.0) -> None:
+    """SIGKILL every process in the cgroup ``path`` and below, and wait until they are gone."""
+
+    def members() -> list[int]:
+        pids = []
+        for procs in path.rglob("cgroup.procs"):
+            with contextlib.suppress(OSError, ValueError):
+                pids += [int(line) for line in procs.read_text().split()]
+        return pids
+
+    for pid in members():
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(TimeoutError):
+        wait_until(lambda: not members(), within=within, every=0.1, failure=lambda: "")
 
 
 def _rmdir_tree(path: Path) -> None:
@@ -571,7 +597,7 @@ def _alive(pid: object) -> bool:
         os.kill(pid, 0)
     except OSError:
         return False
-    return True
+    return not _zombie(pid)
 
 
 def _stop_pid(pid: object, processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
@@ -608,9 +634,10 @@ def _zombie(pid: int) -> bool:
 
 def _kill_matching(text: str) -> None:
     for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid() and text in _cmdline(int(proc.name)):
+        pid = int(proc.name) if proc.name.isdigit() else os.getpid()
+        if pid != os.getpid() and text in _cmdline(pid):
             with contextlib.suppress(OSError):
-                os.kill(int(proc.name), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
 
 
 def host_snapshot() -> dict[str, object]:
@@ -667,6 +694,7 @@ def main(argv: list[str]) -> int:
         print("up; Ctrl-C brings it down")
         with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop the undoing
         node.down()
         return 0
     print(__doc__)

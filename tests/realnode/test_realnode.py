@@ -11,7 +11,6 @@ file order (the fault scenarios come last).
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -22,7 +21,6 @@ from typing import Any
 import pytest
 
 from realnode.kit import (
-    REPO,
     Obj,
     Operator,
     apply,
@@ -30,7 +28,6 @@ from realnode.kit import (
     events,
     for_this_node,
     get,
-    get_items,
     head_pod,
     http_get,
     kubectl,
@@ -73,15 +70,17 @@ def test_operator_runs_in_cluster_under_its_rbac(operator: Operator) -> None:
     # the RBAC it runs under is the one `rayop manifests` printed: it may list pods in any
     # namespace and may not read secrets
     sa = "system:serviceaccount:rayop-system:rayop"
-    assert kubectl(node, "auth", "can-i", "list", "pods", "-A", f"--as={sa}").stdout.strip() == "yes"
+    can_list = kubectl(node, "auth", "can-i", "list", "pods", "-A", f"--as={sa}")
+    assert can_list.stdout.strip() == "yes"
     assert kubectl(node, "auth", "can-i", "get", "secrets", "-A", f"--as={sa}",
                    check=False).stdout.strip() == "no"  # fmt: skip
     ip = pod["status"]["podIP"]
-    assert http_get(f"http://{ip}:8081/healthz") == (200, "ok")
+    status, body = http_get(f"http://{ip}:8081/healthz")
+    assert (status, body.strip()) == (200, "ok")
     status, metrics = http_get(f"http://{ip}:8080/metrics")
     assert status == 200
     assert 'controller_runtime_reconcile_total{controller="raycluster"' in metrics
-    assert "leader_election_master_status" in metrics
+    assert 'workqueue_depth{name="rayjob",controller="rayjob"}' in metrics
 
 
 # -- RayCluster ----------------------------------------------------------------------------------
@@ -112,7 +111,7 @@ def small_cluster(node: RealNode, name: str, ns: str, *, workers: int = 1,
 
 
 @pytest.fixture(scope="module")
-def ready_cluster(operator: Operator) -> Iterator[tuple[str, str]]:
+def ready_cluster(operator: Operator) -> tuple[str, str]:
     """A RayCluster with one worker, ``ready``; measured from apply."""
     node = operator.node
     ns = namespace(node, "rc")
@@ -132,7 +131,7 @@ def ready_cluster(operator: Operator) -> Iterator[tuple[str, str]]:
              show=lambda: (get(node, "raycluster", "demo", ns) or {}).get("status"))
     figure("RayCluster apply to ready (s)", round(time.monotonic() - started, 1))
     assert len(first_ready["nodes"]) >= 1
-    yield "demo", ns
+    return "demo", ns
 
 
 def test_raycluster_ray_reports_the_container_limits(operator: Operator,
@@ -331,7 +330,7 @@ def start_client(node: RealNode, ns: str, name: str, url: str) -> Client:
 
 
 @pytest.fixture(scope="module")
-def serving(operator: Operator) -> Iterator[tuple[str, str]]:
+def serving(operator: Operator) -> tuple[str, str]:
     """RayService ``greeter`` Running; yields (namespace, serve URL inside the cluster)."""
     node = operator.node
     ns = namespace(node, "rs")
@@ -341,7 +340,7 @@ def serving(operator: Operator) -> Iterator[tuple[str, str]]:
     wait_for(lambda: service_status(node, ns).get("serviceStatus") == "Running", within=360,
              what="RayService greeter Running", show=lambda: service_status(node, ns))  # fmt: skip
     figure("RayService apply to Running (s)", round(time.monotonic() - started, 1))
-    yield ns, f"http://greeter-serve-svc.{ns}.svc.cluster.local:8000/"
+    return ns, f"http://greeter-serve-svc.{ns}.svc.cluster.local:8000/"
 
 
 def service_status(node: RealNode, ns: str) -> Obj:

@@ -21,7 +21,7 @@ class Greeter:
         """Take the words from the Serve config's user_config."""
         self.message = str(config.get("message", "hello"))
 
-    async def __call__(self, request) -> str:  # noqa: ANN001 - a Starlette request
+    async def __call__(self, request) -> str:
         return f"{self.message} from {os.environ.get('RAY_CLUSTER_NAME', '?')}"
 
 
