@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +35,12 @@ def real_node() -> Iterator[RealNode]:
         if os.environ.get("RAYOP_REALNODE") == "require":
             pytest.fail(f"real node required but unavailable: {reason}")
         pytest.skip(f"real node unavailable: {reason}")
+    # warm, prepare.sh takes seconds: it rebuilds the operator image when rayop's code changed,
+    # so the pods always run this checkout
+    prepared = subprocess.run(["bash", str(Path(__file__).parent / "prepare.sh")],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+    if prepared.returncode != 0:
+        pytest.fail(f"tests/realnode/prepare.sh failed: {prepared.stderr[-3000:]}")
     before = host_snapshot()
     previous = signal.getsignal(signal.SIGTERM)
 

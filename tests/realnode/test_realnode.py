@@ -11,14 +11,15 @@ file order (the fault scenarios come last).
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from realnode.kit import (
     Obj,
@@ -79,8 +80,10 @@ def test_operator_runs_in_cluster_under_its_rbac(operator: Operator) -> None:
     assert (status, body.strip()) == (200, "ok")
     status, metrics = http_get(f"http://{ip}:8080/metrics")
     assert status == 200
-    assert 'controller_runtime_reconcile_total{controller="raycluster"' in metrics
-    assert 'workqueue_depth{name="rayjob",controller="rayjob"}' in metrics
+    families = {f.name for f in text_string_to_metric_families(metrics)}
+    # controller-runtime's names, as dashboards built for KubeRay/controller-runtime expect
+    assert {"controller_runtime_reconcile", "controller_runtime_reconcile_time_seconds",
+            "workqueue_depth", "workqueue_adds"} <= families, sorted(families)
 
 
 # -- RayCluster ----------------------------------------------------------------------------------
@@ -415,3 +418,124 @@ def test_rayservice_cluster_upgrade_loses_no_request(
     assert not failures, failures[:10]
     assert {a.rsplit(" from ", 1)[1] for a in answers} == {old, new}
     assert answers[-1] == f"v2 from {new}"
+
+
+# -- the operator on the host, as a developer runs it ----------------------------------------------
+def slow_job(name: str, ns: str, cluster: str, seconds: int) -> Obj:
+    """A RayJob on an existing cluster whose entrypoint runs ``seconds`` and prints a marker."""
+    return {
+        "apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": {"name": name, "namespace": ns},
+        "spec": {"entrypoint": f"python -c \"import time; time.sleep({seconds}); print('SLEPT')\"",
+                 "clusterSelector": {"ray.io/cluster": cluster}},
+    }  # fmt: skip
+
+
+def job_status(node: RealNode, name: str, ns: str) -> Obj:
+    """A RayJob's status."""
+    return (get(node, "rayjob", name, ns) or {}).get("status") or {}
+
+
+def submissions(node: RealNode, cluster: str, ns: str, job: str) -> list[str]:
+    """The Ray submission ids of RayJob ``job`` (rayop names them ``<job>-<suffix>``)."""
+    return [j[0] for j in job_list(node, cluster, ns) if j[0].startswith(f"{job}-")]
+
+
+def test_rayop_run_on_the_host_through_the_api_server_proxy(
+        operator: Operator, ready_cluster: tuple[str, str], tmp_path: Path) -> None:
+    node = operator.node
+    cluster, ns = ready_cluster
+    deploy = ["-n", operator.namespace, "scale", "deploy/rayop"]
+    kubectl(node, *deploy, "--replicas=0")
+    wait_for(lambda: not operator.pods(), within=90, what="the in-cluster operator to stop")
+    rayop = Path(sys.executable).parent / "rayop"
+    log = (tmp_path / "rayop-run.log").open("wb")
+    host = subprocess.Popen(
+        [str(rayop), "run", f"--kubeconfig={node.kubeconfig}", "--dashboard-access=proxy",
+         "--leader-elect", f"--leader-election-namespace={operator.namespace}",
+         "--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0"],
+        stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        apply(node, slow_job("from-host", ns, cluster, 1))
+        wait_for(lambda: job_status(node, "from-host", ns).get("jobDeploymentStatus")
+                 in ("Complete", "Failed"), within=180, what="RayJob from-host to finish",
+                 show=lambda: job_status(node, "from-host", ns))  # fmt: skip
+    finally:
+        host.terminate()
+        code = host.wait(timeout=60)
+        log.close()
+        kubectl(node, *deploy, "--replicas=1")
+    assert job_status(node, "from-host", ns)["jobStatus"] == "SUCCEEDED"
+    assert len(submissions(node, cluster, ns, "from-host")) == 1
+    assert code == 0, (tmp_path / "rayop-run.log").read_text()[-3000:]
+    kubectl(node, "-n", operator.namespace, "rollout", "status", "deploy/rayop", "--timeout=120s")
+    wait_for(lambda: bool(operator.leader()) and any(pod_ready(p) for p in operator.pods()),
+             within=90, what="the in-cluster operator to lead again")  # fmt: skip
+
+
+# -- faults ----------------------------------------------------------------------------------------
+def test_missing_image_gives_a_status_and_a_warning(operator: Operator) -> None:
+    node = operator.node
+    ns = namespace(node, "broken")
+    apply(node, small_cluster(node, "noimage", ns, workers=0, image="localhost/ray:missing"))
+
+    def reason() -> str:
+        return str(((get(node, "raycluster", "noimage", ns) or {}).get("status") or {})
+                   .get("reason") or "")  # fmt: skip
+
+    wait_for(lambda: "ErrImageNeverPull" in reason(), within=90, what="the status to say why",
+             show=reason)  # fmt: skip
+    head = head_pod(node, "noimage", ns)
+    assert head in reason()
+    warnings = [e for e in events(node, ns, "noimage") if e["type"] == "Warning"]
+    assert any(e["reason"] == "PodStartFailed" and head in e["message"]
+               and "localhost/ray:missing" in e["message"] for e in warnings), warnings
+    status = get(node, "raycluster", "noimage", ns)["status"]  # type: ignore[index]
+    assert status.get("state") != "ready"
+    kubectl(node, "delete", "namespace", ns, "--wait=false")
+
+
+def test_operator_killed_mid_rayjob_neither_loses_nor_resubmits(
+        operator: Operator, ready_cluster: tuple[str, str]) -> None:
+    node = operator.node
+    cluster, ns = ready_cluster
+    apply(node, slow_job("survives", ns, cluster, 40))
+    wait_for(lambda: job_status(node, "survives", ns).get("jobStatus") == "RUNNING", within=120,
+             what="the job to run", show=lambda: job_status(node, "survives", ns))  # fmt: skip
+    old = operator.running_pod()["metadata"]["name"]
+    kubectl(node, "-n", operator.namespace, "delete", "pod", old, "--grace-period=0", "--force")
+    started = time.monotonic()
+    wait_for(lambda: operator.leader() != "" and not operator.leader().startswith(old),
+             within=120, what="a new operator pod to take the lease")  # fmt: skip
+    figure("operator pod killed to new leader (s)", round(time.monotonic() - started, 1))
+    wait_for(lambda: job_status(node, "survives", ns).get("jobDeploymentStatus")
+             in ("Complete", "Failed"), within=180, what="the job to finish",
+             show=lambda: job_status(node, "survives", ns))  # fmt: skip
+    final = job_status(node, "survives", ns)
+    assert (final["jobDeploymentStatus"], final["jobStatus"]) == ("Complete", "SUCCEEDED"), final
+    assert submissions(node, cluster, ns, "survives") == [final["jobId"]]
+
+
+def test_head_pod_deleted_rayservice_recovers(operator: Operator,
+                                              serving: tuple[str, str]) -> None:
+    node = operator.node
+    ns, url = serving
+    cluster = active_cluster(node, ns)
+    old_head = head_pod(node, cluster, ns)
+    kubectl(node, "-n", ns, "delete", "pod", old_head, "--wait=false")
+    started = time.monotonic()
+
+    def new_head_ready() -> bool:
+        heads = cluster_pods(node, cluster, ns, "head")
+        return len(heads) == 1 and heads[0]["metadata"]["name"] != old_head \
+            and pod_ready(heads[0])
+
+    wait_for(new_head_ready, within=180, what=f"a new head pod for {cluster}")
+    client = start_client(node, ns, "client-recovered", url)
+    wait_for(lambda: len(client.answers()) >= 10, within=300, what="answers after the head loss",
+             show=lambda: (client.lines()[-3:], service_status(node, ns)))  # fmt: skip
+    figure("RayService head pod deleted to answering again (s)",
+           round(time.monotonic() - started, 1))  # fmt: skip
+    client.stop()
+    assert active_cluster(node, ns) == cluster  # the same RayCluster, its head recreated
+    wait_for(lambda: service_status(node, ns).get("serviceStatus") == "Running", within=120,
+             what="RayService Running again", show=lambda: service_status(node, ns))  # fmt: skip
