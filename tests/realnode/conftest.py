@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from realnode.kit import Operator, install_operator
+from realnode.kit import FIGURES, Operator, figure, install_operator
 from realnode.node import Layout, NodeUnavailable, RealNode, host_snapshot
 
 
@@ -54,10 +55,13 @@ def real_node() -> Iterator[RealNode]:
             node.up()
         except NodeUnavailable as missing:
             pytest.fail(str(missing))
-        print(f"\nreal node up: {', '.join(f'{k} {v:.1f} s' for k, v in node.timings.items())}")
+        for step, seconds in node.timings.items():
+            figure(f"bring-up: {step} (s)", round(seconds, 1))
         yield node
     finally:
+        started = time.monotonic()
         node.down()
+        figure("teardown (s)", round(time.monotonic() - started, 1))
         signal.signal(signal.SIGTERM, previous)
         after = host_snapshot()
         changed = {key: (before[key], after[key]) for key in before if before[key] != after[key]}
@@ -68,3 +72,11 @@ def real_node() -> Iterator[RealNode]:
 def operator(real_node: RealNode) -> Operator:
     """rayop installed as users install it: ``rayop manifests --crds | kubectl apply -f -``."""
     return install_operator(real_node)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print what the real-node scenarios measured."""
+    if FIGURES:
+        terminalreporter.section("real node: measured")
+        for name, value in FIGURES.items():
+            terminalreporter.write_line(f"{name}: {value}")

@@ -28,6 +28,16 @@ REPO = Path(__file__).resolve().parents[2]
 OPERATOR_NAMESPACE = "rayop-system"
 
 
+FIGURES: dict[str, float | int | str] = {}
+"""What the scenarios measured, printed at the end of the run (``tests/realnode/conftest.py``)."""
+
+
+def figure(name: str, value: float | int | str) -> None:
+    """Record a measured figure (and print it, for ``-s`` runs)."""
+    FIGURES[name] = value
+    print(f"[realnode] {name}: {value}")
+
+
 @dataclass
 class Operator:
     """The operator running in the node: its image and namespace, and the node it runs on."""
@@ -85,6 +95,7 @@ def install_operator(node: RealNode) -> Operator:
     wait_for(lambda: bool(operator.leader()), within=60, what="a rayop pod to hold the lease",
              show=operator.logs)
     operator.install_seconds = time.monotonic() - started
+    figure("operator install to leader (s)", round(operator.install_seconds, 1))
     return operator
 
 

@@ -11,19 +11,25 @@
 # (`localhost/ray:<ray version of the ray extra>`), and the operator image from the project's own
 # Dockerfile (`--build-arg PYTHON_IMAGE=` that base). Everything is reused when already built; the
 # operator image is rebuilt when rayop's sources change (its tag carries their hash).
-# Usage: tests/realnode/prepare.sh [--rebuild]    Prints the cache directory on its last line.
+# Usage: tests/realnode/prepare.sh [--rebuild] [--only packages|binaries|images]
+# (--only runs one stage: scripts/test.sh builds the images while Go builds the binaries.)
+# Prints the cache directory on its last line.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 rebuild=0
-for arg in "$@"; do
-    case "$arg" in
+only=all
+while (( $# )); do
+    case "$1" in
         --rebuild) rebuild=1 ;;
-        -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
-        *) echo "prepare.sh: unknown argument $arg" >&2; exit 2 ;;
+        --only) only="${2:?--only needs packages, binaries or images}"; shift ;;
+        -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) echo "prepare.sh: unknown argument $1" >&2; exit 2 ;;
     esac
+    shift
 done
+stage() { [[ "$only" == all || "$only" == "$1" ]]; }
 
 cache="${RAYOP_CACHE:-$HOME/.cache/rayop}/realnode"
 bin="$cache/bin"; images="$cache/images"; work="$cache/work"
@@ -38,6 +44,7 @@ ray_version="$(sed -n 's/.*"ray\[[a-z,]*\]==\([0-9.]*\)".*/\1/p' "$repo/pyprojec
 rayop_version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/pyproject.toml" | head -1)"
 
 # 1. Host packages -----------------------------------------------------------------------------
+if stage packages; then
 need=()
 for pair in containerd:containerd runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
             iptables:iptables conntrack:conntrack debootstrap:debootstrap buildah:buildah \
@@ -54,8 +61,32 @@ if (( ${#need[@]} )); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
     log "packages installed in $(elapsed "$start") s"
 fi
+fi
+
+# Image helpers -------------------------------------------------------------------------------
+# buildah keeps its own storage under the cache (vfs: works without overlay support or fuse).
+B=(buildah --root "$cache/buildah/root" --runroot "$cache/buildah/run" --storage-driver vfs)
+have_image() { "${B[@]}" inspect --type image "$1" >/dev/null 2>&1; }
+archive() {  # archive REF FILE: write REF as a docker-archive (what `ctr images import` reads)
+    local ref="$1" out="$images/$2"
+    if [[ -s "$out" && "$out" -nt "$cache/buildah/stamp-$2" ]]; then return 0; fi
+    rm -f "$out.tmp"
+    "${B[@]}" push -q "$ref" "docker-archive:$out.tmp:$ref" >&2
+    mv -f "$out.tmp" "$out"
+}
+stamp() { touch "$cache/buildah/stamp-$1"; }
+mkdir -p "$cache/buildah"
+
+from_rootfs() {  # from_rootfs REF DIR [buildah config args...]: a one-layer image of DIR's files
+    local ref="$1" dir="$2"; shift 2
+    local c; c="$("${B[@]}" from scratch)"
+    "${B[@]}" copy "$c" "$dir" / >/dev/null
+    "${B[@]}" config "$@" "$c"
+    "${B[@]}" commit -q --rm "$c" "$ref" >/dev/null
+}
 
 # 2. Go binaries -------------------------------------------------------------------------------
+if stage binaries; then
 kube_version="$(awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$here/go/go.mod")"
 gobuild() {  # gobuild NAME MODULE_DIR PACKAGE [LDFLAGS]
     local name="$1" module="$2" package="$3" ldflags="${4:--s -w}" out="$bin/$1"
@@ -78,29 +109,18 @@ for name in kubelet kube-scheduler kube-proxy; do
     gobuild "$name" "$here/go" "k8s.io/kubernetes/cmd/$name" "$kube_ldflags"
 done
 gobuild coredns "$here/coredns" .
+if ! have_image localhost/coredns:local || [[ "$bin/coredns" -nt "$cache/buildah/stamp-coredns.tar" ]]; then
+    rm -rf "$work/coredns"; mkdir -p "$work/coredns"; cp "$bin/coredns" "$work/coredns/coredns"
+    "${B[@]}" rmi -f localhost/coredns:local >/dev/null 2>&1 || true
+    from_rootfs localhost/coredns:local "$work/coredns" --entrypoint '["/coredns"]'
+    stamp coredns.tar
+fi
+archive localhost/coredns:local coredns.tar
+printf '%s\n' "$kube_version" > "$bin/VERSION"
+fi
 
 # 3. Images ------------------------------------------------------------------------------------
-# buildah keeps its own storage under the cache (vfs: works without overlay support or fuse).
-B=(buildah --root "$cache/buildah/root" --runroot "$cache/buildah/run" --storage-driver vfs)
-have_image() { "${B[@]}" inspect --type image "$1" >/dev/null 2>&1; }
-archive() {  # archive REF FILE: write REF as a docker-archive (what `ctr images import` reads)
-    local ref="$1" out="$images/$2"
-    if [[ -s "$out" && "$out" -nt "$cache/buildah/stamp-$2" ]]; then return 0; fi
-    rm -f "$out.tmp"
-    "${B[@]}" push -q "$ref" "docker-archive:$out.tmp:$ref" >&2
-    mv -f "$out.tmp" "$out"
-}
-stamp() { touch "$cache/buildah/stamp-$1"; }
-mkdir -p "$cache/buildah"
-
-from_rootfs() {  # from_rootfs REF DIR [buildah config args...]: a one-layer image of DIR's files
-    local ref="$1" dir="$2"; shift 2
-    local c; c="$("${B[@]}" from scratch)"
-    "${B[@]}" copy "$c" "$dir" / >/dev/null
-    "${B[@]}" config "$@" "$c"
-    "${B[@]}" commit -q --rm "$c" "$ref" >/dev/null
-}
-
+if stage images; then
 # pause: Kubernetes' own pause.c from the module cache, linked statically.
 if ! have_image localhost/pause:local || [[ "$rebuild" == 1 ]]; then
     start="$(now)"
@@ -112,13 +132,6 @@ if ! have_image localhost/pause:local || [[ "$rebuild" == 1 ]]; then
 fi
 archive localhost/pause:local pause.tar
 
-if ! have_image localhost/coredns:local || [[ "$bin/coredns" -nt "$cache/buildah/stamp-coredns.tar" ]]; then
-    rm -rf "$work/coredns"; mkdir -p "$work/coredns"; cp "$bin/coredns" "$work/coredns/coredns"
-    "${B[@]}" rmi -f localhost/coredns:local >/dev/null 2>&1 || true
-    from_rootfs localhost/coredns:local "$work/coredns" --entrypoint '["/coredns"]'
-    stamp coredns.tar
-fi
-archive localhost/coredns:local coredns.tar
 
 # The base: Debian bookworm minbase with Python 3.11 (the python:3.11-slim-bookworm stand-in).
 base=localhost/python:3.11-bookworm
@@ -169,7 +182,7 @@ fi
 archive "$operator_image" rayop.tar
 printf '%s\n' "$operator_image" > "$images/rayop.ref"
 printf '%s\n' "$ray_image" > "$images/ray.ref"
-printf '%s\n' "$kube_version" > "$bin/VERSION"
+fi
 
 log "ready in $(elapsed "$t0") s"
 echo "$cache"

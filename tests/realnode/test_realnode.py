@@ -27,6 +27,7 @@ from realnode.kit import (
     apply,
     cluster_pods,
     events,
+    figure,
     for_this_node,
     get,
     head_pod,
@@ -54,17 +55,11 @@ JOB_LIST = (
 )
 
 
-def figure(name: str, value: float | int | str) -> None:
-    """Print a measured figure (collected in the run's output with ``-s`` or on failure)."""
-    print(f"[realnode] {name}: {value}")
-    with (Path(sys.prefix).parent / ".realnode-figures.txt").open("a") as out:
-        out.write(f"{name}: {value}\n")
 
 
 # -- the operator --------------------------------------------------------------------------------
 def test_operator_runs_in_cluster_under_its_rbac(operator: Operator) -> None:
     node = operator.node
-    figure("operator install to leader (s)", round(operator.install_seconds, 1))
     pod = operator.running_pod()
     assert pod["spec"]["serviceAccountName"] == "rayop"
     assert pod["spec"]["containers"][0]["image"] == operator.image
@@ -343,7 +338,21 @@ def serving(operator: Operator) -> tuple[str, str]:
     wait_for(lambda: service_status(node, ns).get("serviceStatus") == "Running", within=360,
              what="RayService greeter Running", show=lambda: service_status(node, ns))  # fmt: skip
     figure("RayService apply to Running (s)", round(time.monotonic() - started, 1))
+    # as a user would check before sending traffic: the Service answers (its endpoints are
+    # published and kube-proxy has programmed them, which follows Running by up to a second)
+    ip = get(node, "service", "greeter-serve-svc", ns)["spec"]["clusterIP"]  # type: ignore[index]
+    wait_for(lambda: answers(f"http://{ip}:8000/"), within=60, what="the serve Service to answer")
+    figure("RayService apply to answering through its Service (s)",
+           round(time.monotonic() - started, 1))  # fmt: skip
     return ns, f"http://greeter-serve-svc.{ns}.svc.cluster.local:8000/"
+
+
+def answers(url: str) -> bool:
+    """One GET of ``url`` from the host answers 200."""
+    try:
+        return http_get(url, timeout=2)[0] == 200
+    except OSError:
+        return False
 
 
 def service_status(node: RealNode, ns: str) -> Obj:

@@ -242,6 +242,10 @@ async def test_a_pod_that_never_schedules_leaves_the_cluster_not_ready_saying_wh
         assert provisioned["status"] == "False" and stuck[0] in provisioned["message"]
         assert condition(s, "HeadPodReady")["status"] == "True"
         assert sorted(workers(env)) == stuck       # not recreated in a loop
+        # said once on the RayCluster itself, naming each stuck pod and the scheduler's words
+        [warning] = [e for e in events(env, about=NAME) if e["reason"] == "PodStartFailed"]
+        assert warning["type"] == "Warning"
+        assert all(f"pod {pod}: Unschedulable: {why}" in warning["message"] for pod in stuck)
 
 
 async def test_a_crash_looping_head_says_so() -> None:
@@ -253,6 +257,7 @@ async def test_a_crash_looping_head_says_so() -> None:
         assert s.get("state") != "ready"
         head_ready = condition(s, "HeadPodReady")
         assert head_ready["status"] == "False" and "CrashLoopBackOff" in head_ready["message"]
+        assert "PodStartFailed" in reasons(env, about=NAME)
 
 
 async def test_an_invalid_cluster_fails_with_a_warning_naming_the_field() -> None:
