@@ -8,16 +8,21 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/rayop
+RUN python -m venv /opt/rayop && python -m venv /opt/build
 WORKDIR /src
-# Dependencies first, in a layer of their own (from pyproject.toml alone, an empty package standing
-# in for rayop), so that a change to rayop's code rebuilds only the layer below.
+# Dependencies and the build backend first, in layers of their own (from pyproject.toml alone, an
+# empty package standing in for rayop), so that a change to rayop's code rebuilds only the last
+# layer, and needs no package index: the wheel is built with /opt/build's setuptools, which stays
+# in this stage.
 COPY pyproject.toml ./
-RUN mkdir rayop && touch rayop/__init__.py README.md && /opt/rayop/bin/pip install . \
+RUN /opt/build/bin/pip install "setuptools>=77" \
+ && mkdir rayop && touch rayop/__init__.py README.md && /opt/rayop/bin/pip install . \
  && /opt/rayop/bin/pip uninstall -y rayop && rm -rf rayop build README.md
 COPY README.md ./
 COPY rayop ./rayop
-RUN /opt/rayop/bin/pip install --no-deps . && /opt/rayop/bin/python -m compileall -q /opt/rayop
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation -w /tmp/wheel . \
+ && /opt/rayop/bin/pip install --no-deps /tmp/wheel/*.whl \
+ && /opt/rayop/bin/python -m compileall -q /opt/rayop
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="rayop" \
