@@ -42,6 +42,8 @@ def real_node() -> Iterator[RealNode]:
                               capture_output=True, text=True, check=False)  # fmt: skip
     if prepared.returncode != 0:
         pytest.fail(f"tests/realnode/prepare.sh failed: {prepared.stderr[-3000:]}")
+    node = RealNode(layout)
+    node.down()  # what an earlier, killed run left behind is not part of the host's baseline
     before = host_snapshot()
     previous = signal.getsignal(signal.SIGTERM)
 
@@ -49,7 +51,6 @@ def real_node() -> Iterator[RealNode]:
         raise KeyboardInterrupt(f"signal {signum}")  # so that the teardown below runs
 
     signal.signal(signal.SIGTERM, interrupted)
-    node = RealNode(layout)
     try:
         try:
             node.up()

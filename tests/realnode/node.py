@@ -207,6 +207,9 @@ class RealNode:
         _sh("ip", "link", "add", BRIDGE, "type", "bridge")
         _sh("ip", "addr", "add", f"{NODE_IP}/24", "dev", BRIDGE)
         _sh("ip", "link", "set", BRIDGE, "up")
+        # ClusterIPs are routed to the bridge: kube-proxy rewrites them to pod IPs on the way,
+        # and one not (yet) programmed never takes the host's default route off the machine
+        _sh("ip", "route", "add", SERVICE_CIDR, "dev", BRIDGE)
         self._record("egress_rule", EGRESS_RULE)
         _sh("iptables", EGRESS_RULE[0], EGRESS_RULE[1], "-I", *EGRESS_RULE[2:])
         _write_sysctl("net/ipv4/ip_forward", "1")
@@ -243,6 +246,10 @@ class RealNode:
                 if stale.split(":")[0] == ref.split(":")[0]:
                     self._ctr("images", "rm", stale, check=False)
             self._ctr("images", "import", str(archive))
+        present = set(self._ctr("images", "ls", "-q").stdout.split())
+        if absent := [self._archive_ref(n) for n in IMAGES if self._archive_ref(n) not in present]:
+            raise NodeUnavailable(f"images {absent} not in their archives under "
+                                  f"{self.layout.images}: run tests/realnode/prepare.sh")
 
     def _archive_ref(self, name: str) -> str:
         ref_file = self.layout.images / f"{name}.ref"

@@ -69,10 +69,13 @@ B=(buildah --root "$cache/buildah/root" --runroot "$cache/buildah/run" --storage
 have_image() { "${B[@]}" inspect --type image "$1" >/dev/null 2>&1; }
 archive() {  # archive REF FILE: write REF as a docker-archive (what `ctr images import` reads)
     local ref="$1" out="$images/$2"
-    if [[ -s "$out" && "$out" -nt "$cache/buildah/stamp-$2" ]]; then return 0; fi
+    # reused only if it holds this very ref and was written after the image was last built
+    if [[ -s "$out" && "$(cat "$out.holds" 2>/dev/null)" == "$ref" \
+          && "$out" -nt "$cache/buildah/stamp-$2" ]]; then return 0; fi
     rm -f "$out.tmp"
     "${B[@]}" push -q "$ref" "docker-archive:$out.tmp:$ref" >&2
     mv -f "$out.tmp" "$out"
+    printf '%s\n' "$ref" > "$out.holds"
 }
 stamp() { touch "$cache/buildah/stamp-$1"; }
 mkdir -p "$cache/buildah"

@@ -446,7 +446,8 @@ def job_status(node: RealNode, name: str, ns: str) -> Obj:
 
 def submissions(node: RealNode, cluster: str, ns: str, job: str) -> list[str]:
     """The Ray submission ids of RayJob ``job`` (rayop names them ``<job>-<suffix>``)."""
-    return [j[0] for j in job_list(node, cluster, ns) if j[0].startswith(f"{job}-")]
+    # (drivers started by `ray_python` are listed too, without a submission id)
+    return [j[0] for j in job_list(node, cluster, ns) if (j[0] or "").startswith(f"{job}-")]
 
 
 def test_rayop_run_on_the_host_through_the_api_server_proxy(
@@ -473,12 +474,13 @@ def test_rayop_run_on_the_host_through_the_api_server_proxy(
         code = host.wait(timeout=60)
         log.close()
         kubectl(node, *deploy, "--replicas=1")
+        kubectl(node, "-n", operator.namespace, "rollout", "status", "deploy/rayop",
+                "--timeout=120s")  # fmt: skip
+        wait_for(lambda: bool(operator.leader()) and any(pod_ready(p) for p in operator.pods()),
+                 within=90, what="the in-cluster operator to lead again")  # fmt: skip
     assert job_status(node, "from-host", ns)["jobStatus"] == "SUCCEEDED"
     assert len(submissions(node, cluster, ns, "from-host")) == 1
     assert code == 0, (tmp_path / "rayop-run.log").read_text()[-3000:]
-    kubectl(node, "-n", operator.namespace, "rollout", "status", "deploy/rayop", "--timeout=120s")
-    wait_for(lambda: bool(operator.leader()) and any(pod_ready(p) for p in operator.pods()),
-             within=90, what="the in-cluster operator to lead again")  # fmt: skip
 
 
 # -- faults ----------------------------------------------------------------------------------------
