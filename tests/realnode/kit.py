@@ -8,7 +8,6 @@ in real time (the node is real) that say what they waited for and show the last 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -230,8 +229,3 @@ def for_this_node(obj: Obj, node: RealNode, *, cpu: str = "200m") -> Obj:
 
     visit(obj)
     return obj
-
-
-def env_flag(name: str) -> bool:
-    """A boolean environment variable."""
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")

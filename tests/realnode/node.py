@@ -128,6 +128,10 @@ class Layout:
                 lines.append(f"{tool} on PATH (tests/realnode/prepare.sh installs it)")
         if os.geteuid() != 0:
             lines.append("root (the node creates a bridge, iptables rules and cgroups)")
+        ours = (self.cache / "host-changes.json").exists()
+        if _kubepods_cgroups() and not ours:
+            lines.append("a host without a kubelet of its own (kubepods cgroups exist; the "
+                         "node's teardown would take them for its own)")
         return lines
 
 
@@ -186,6 +190,7 @@ class RealNode:
         return self
 
     def _record(self, key: str, value: object) -> None:
+        """Write ``key`` into the state file, keeping an earlier record (the true original)."""
         state = self._state()
         state.setdefault(key, value)
         self.state_file.write_text(json.dumps(state, indent=1))
@@ -395,11 +400,9 @@ class RealNode:
         process = spawn_logged(argv, self.run / "logs" / f"{name}.log", cwd=self.run,
                                own_session=True)
         self._processes.append((name, process))
-        pids = self._state().get("pids") or {}
-        assert isinstance(pids, dict)
-        pids[name] = process.pid
         state = self._state()
-        state["pids"] = pids
+        pids = state.get("pids")
+        state["pids"] = {**(pids if isinstance(pids, dict) else {}), name: process.pid}
         self.state_file.write_text(json.dumps(state, indent=1))
 
     def _wait_http(self, name: str, url: str, deadline: float, *, token: str | None = None,
@@ -454,8 +457,9 @@ class RealNode:
         for pid in pids.values():
             _stop_pid(pid, self._processes)
         self._processes.clear()
-        for cgroup in _kubepods_cgroups():  # container processes no containerd could reach
-            _kill_cgroup_tree(cgroup)
+        if state:  # only a node of ours made kubepods (missing() refuses a host with its own)
+            for cgroup in _kubepods_cgroups():  # container processes containerd did not reach
+                _kill_cgroup_tree(cgroup)
         _kill_matching(str(self.run))  # containerd-shims and anything else started from here
         _unmount_under(str(self.run), str(self.layout.containerd_root))
         for netns in Path("/run/netns").glob("cni-*"):
@@ -473,9 +477,10 @@ class RealNode:
             assert isinstance(rule, list)
             while _run_quiet("iptables", *rule[:2], "-D", *rule[2:]) == 0:
                 pass
-        if (self.layout.bin / "kube-proxy").exists() and state:
-            _run_quiet(str(self.layout.bin / "kube-proxy"), "--cleanup", "--v=0")
-        _remove_kube_chains()
+        if state:
+            if (self.layout.bin / "kube-proxy").exists():
+                _run_quiet(str(self.layout.bin / "kube-proxy"), "--cleanup", "--v=0")
+            _remove_kube_chains()
         before_tables = state.get("nft_tables")
         if isinstance(before_tables, list):
             for table in set(_nft_tables()) - set(before_tables):
