@@ -1,10 +1,10 @@
 """Suite-wide pytest hooks: required tiers turn their skips into failures, and a tier summary.
 
 Each optional tier skips, naming what it needs, when its part is missing (a real Ray head, kubectl,
-a real kube-apiserver). ``scripts/test.sh`` provides every part and says so through the
-environment (``RAYOP_REALRAY=require``, ``RAYOP_KUBECTL=require``, ``RAYOP_REALAPI=require``); a
-test of a required tier that still skips for lack of its part then fails, so CI cannot go green
-on a tier that silently did not run.
+a real kube-apiserver, a real node). ``scripts/test.sh`` provides every part and says so through
+the environment (``RAYOP_REALRAY``, ``RAYOP_KUBECTL``, ``RAYOP_REALAPI``, ``RAYOP_REALNODE``
+set to ``require``); a test of a required tier that still skips for lack of its part then fails,
+so CI cannot go green on a tier that silently did not run.
 """
 
 from __future__ import annotations
