@@ -39,14 +39,15 @@ from typing import Any
 
 from informer import FeedClient, events, feed_bytes, rayservice
 
-from rayop.client import RAYSERVICE, Obj
-from rayop.clock import RealClock
-from rayop.controller import Controller
-from rayop.handlers import enqueue_self
-from rayop.informer import Informer
-from rayop.manager import Manager, ManagerOptions
-from rayop.reconcile import Request, Result
-from rayop.store import Store
+from rayop.ray.kinds import RAYSERVICE
+from rayop.runtime.client import Obj
+from rayop.runtime.clock import RealClock
+from rayop.runtime.controller import Controller
+from rayop.runtime.handlers import enqueue_self
+from rayop.runtime.informer import Informer
+from rayop.runtime.manager import Manager, ManagerOptions
+from rayop.runtime.reconcile import Request, Result
+from rayop.runtime.store import Store
 
 
 class PacedFeed(FeedClient):

@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
-from rayop.client import RAYJOB, Obj
 from rayop.fakes.cluster import FakeCluster
-from rayop.patch import merge_patch
+from rayop.ray.kinds import RAYJOB
+from rayop.runtime.client import Obj
+from rayop.runtime.patch import merge_patch
 
 NS = "default"
 

@@ -11,7 +11,7 @@ wire, so every row pays that; the ``feed only`` row is the feed alone. Rows:
 - ``dict cache``: the loop a naive informer runs: ``cache[key] = obj`` and nothing else;
 - ``informer -> store``: the rayop informer, no handlers;
 - ``... -> WorkQueue``: plus an ``EnqueueHandler(enqueue_self)`` adding to a real
-  ``rayop.queue.WorkQueue`` (dedup; no workers draining);
+  ``rayop.runtime.queue.WorkQueue`` (dedup; no workers draining);
 - ``... + generation_changed``: plus a predicate, so each update also decodes the old object.
 
 Memory: K objects loaded into a ``Store`` versus a plain dict of ``orjson.loads`` dicts, measured
@@ -30,13 +30,14 @@ from typing import Any
 
 import orjson
 
-from rayop.client import RAYSERVICE, ListResult, Obj, WatchEvent
-from rayop.clock import RealClock
-from rayop.handlers import EnqueueHandler, enqueue_self, generation_changed
-from rayop.informer import Informer
-from rayop.queue import WorkQueue
-from rayop.reconcile import Request
-from rayop.store import Store
+from rayop.ray.kinds import RAYSERVICE
+from rayop.runtime.client import ListResult, Obj, WatchEvent
+from rayop.runtime.clock import RealClock
+from rayop.runtime.handlers import EnqueueHandler, enqueue_self, generation_changed
+from rayop.runtime.informer import Informer
+from rayop.runtime.queue import WorkQueue
+from rayop.runtime.reconcile import Request
+from rayop.runtime.store import Store
 
 
 def rayservice() -> Obj:

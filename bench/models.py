@@ -26,8 +26,9 @@ from typing import Any
 import orjson
 import yaml
 
-from rayop.resources import RayService, schema_validator, to_wire, validate_rayservice
-from rayop.resources.serve import _check_text
+from rayop.ray.resources import RayService, schema_validator, validate_rayservice
+from rayop.ray.resources.serve import _check_text
+from rayop.runtime.models import to_wire
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "manifests" / "rayservice-sample.yaml"
 

@@ -30,9 +30,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from rayop.metrics import WorkQueueMetrics
-from rayop.queue import ShutDown, WorkQueue
-from rayop.reconcile import Request
+from rayop.runtime.metrics import WorkQueueMetrics
+from rayop.runtime.queue import ShutDown, WorkQueue
+from rayop.runtime.reconcile import Request
 
 # -- WorkQueue runs ------------------------------------------------------------------------------
 

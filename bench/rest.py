@@ -28,10 +28,12 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from rayop.client import NAMESPACE, RAYJOB, ClusterClient, Obj  # noqa: E402
 from rayop.fakes.apiserver import ApiServer  # noqa: E402
 from rayop.fakes.cluster import FakeCluster  # noqa: E402
 from rayop.kube import KubeClient  # noqa: E402
+from rayop.ray.crds import generate_crds  # noqa: E402
+from rayop.ray.kinds import RAYJOB  # noqa: E402
+from rayop.runtime.client import NAMESPACE, ClusterClient, Obj  # noqa: E402
 
 
 def _load_rayjob() -> Callable[[int], Obj]:
@@ -126,7 +128,7 @@ def _fake() -> FakeCluster:
 async def over_http(tls: bool) -> AsyncIterator[ClusterClient]:
     """A fresh fake behind the REST front, and a KubeClient to it."""
     fake = _fake()
-    async with ApiServer(fake, tls=tls) as server:
+    async with ApiServer(fake, crds=generate_crds(), tls=tls) as server:
         with tempfile.TemporaryDirectory() as tmp:
             path = server.write_kubeconfig(Path(tmp) / "kubeconfig")
             client = await KubeClient.from_kubeconfig(path)

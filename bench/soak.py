@@ -27,8 +27,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from rayop.fakes.dashboard import FakeDashboard
-from rayop.operator import OperatorOptions
+from rayop.operator.controllers import OperatorOptions
+from rayop.ray.fakes.dashboard import FakeDashboard
 from rayop.testing import (
     FaultMix,
     Simulation,

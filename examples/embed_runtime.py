@@ -5,7 +5,7 @@
 A small operator of its own — it mirrors every ConfigMap labelled ``mirror=yes`` into the
 namespace ``mirror`` — runs on rayop's Manager beside the host program's other work. The
 Manager runs in the caller's event loop, installs no signal handler, keeps no global state and
-registers its metrics on the registry it is given; the host stops it with ``manager.stop()``.
+registers its metrics on the registry it is given; the host stops it with ``manager.request_stop()``.
 Here it runs against the in-memory FakeCluster, so no Kubernetes is needed; with a real cluster,
 pass ``await rayop.KubeClient.auto()`` instead (and ``add_ray_controllers(manager, ...)`` to
 reconcile Ray's resources in the same process).
@@ -20,9 +20,6 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CollectorRegistry
 
 from rayop import (
-    CONFIGMAP,
-    EVENT,
-    NAMESPACE,
     Cache,
     Clock,
     ClusterClient,
@@ -31,7 +28,6 @@ from rayop import (
     ManagerOptions,
     NotFound,
     Obj,
-    Predicate,
     RealClock,
     Request,
     Result,
@@ -39,6 +35,8 @@ from rayop import (
     enqueue_mapped,
 )
 from rayop.fakes import FakeCluster
+from rayop.runtime.client import CONFIGMAP, EVENT, NAMESPACE
+from rayop.runtime.handlers import Predicate
 
 MIRROR_NS = "mirror"
 FROM = "example.rayop.dev/mirrored-from"
@@ -159,7 +157,7 @@ async def main(clock: Clock | None = None) -> None:
                                      {"controller": "mirror", "result": "success"})
     print(f"controller_runtime_reconcile_total{{result=success}} = {done:.0f}")
 
-    manager.stop()  # graceful: stop taking keys, finish what runs, stop informers
+    manager.request_stop()  # graceful: stop taking keys, finish what runs, stop informers
     await runner
     other.cancel()
     print(f"manager stopped; the host's own task ran beside it (heartbeats: {heartbeats})")

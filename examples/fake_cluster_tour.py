@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 
-from rayop.client import CONFIGMAP, RAYJOB, Obj
-from rayop.clock import VirtualClock
-from rayop.errors import Conflict, NotFound
 from rayop.fakes.cluster import FakeCluster
 from rayop.fakes.faults import FaultPlan
+from rayop.ray.kinds import RAYJOB
+from rayop.runtime.client import CONFIGMAP, Obj
+from rayop.runtime.clock import VirtualClock
+from rayop.runtime.errors import Conflict, NotFound
 
 NS = "default"
 

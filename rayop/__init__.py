@@ -1,281 +1,110 @@
-"""rayop: reconcile Ray's Kubernetes resources from Python, the controller-runtime way."""
+"""rayop: reconcile Kubernetes resources from Python, the controller-runtime way, Ray's first.
+
+This module is the library's public API: the names an operator author needs to write and run a
+controller. Everything else is reachable from its subpackage, laid out in the order data flows::
+
+    rayop.runtime      the library: client contract, errors, clock, informers, cache, queue,
+                       controller, manager, leader election, events, metrics, reconciler kit
+    rayop.kube         the real backend (kubernetes-asyncio)
+    rayop.fakes        the in-memory backend: fake API server, kubelet simulator, fault plans
+    rayop.ray          Ray's domain: kinds, typed models, dashboard client, CRDs, fake Ray heads
+    rayop.reconcilers  the three Ray controllers: raycluster/, rayjob/, rayservice/
+    rayop.operator     the table of controllers and the operator built from it; manifests
+    rayop.testing      the simulation kit: FakeEnv, Simulation, seeded chaos, pytest plugin
+    rayop.cli          the ``rayop`` command
+
+Each layer imports only the layers listed below it (enforced by import-linter).
+"""
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .cache import Cache, CacheSource, TrackingClient, WriteTracker, current_request
-from .client import (
-    BUILTIN_KINDS,
-    CONFIGMAP,
-    ENDPOINTS,
-    EVENT,
-    EVENTS_V1_EVENT,
-    JOB,
-    LEASE,
-    NAMESPACE,
-    POD,
-    RAYCLUSTER,
-    RAYJOB,
-    RAYSERVICE,
-    SECRET,
-    SERVICE,
+from rayop._version import __version__ as __version__
+from rayop.fakes.cluster import FakeCluster
+from rayop.runtime.cache import Cache
+from rayop.runtime.client import (
     ClusterClient,
     Kind,
-    ListResult,
     Obj,
     PatchType,
     Preconditions,
     PropagationPolicy,
     WatchEvent,
 )
-from .clock import Clock, RealClock, VirtualClock, format_time, parse_time, timeout
-from .controller import Controller
-from .dashboard import (
-    DashboardClient,
-    DashboardLocator,
-    DashboardProvider,
-    JobAlreadySubmitted,
-    JobDetails,
-    JobSubmission,
-    ServeDetails,
-)
-from .errors import (
+from rayop.runtime.clock import Clock, RealClock, VirtualClock
+from rayop.runtime.conditions import Condition, set_condition
+from rayop.runtime.controller import Controller
+from rayop.runtime.errors import (
     AlreadyExists,
     ApiError,
-    BadRequest,
-    Cause,
     Conflict,
-    DashboardError,
-    Forbidden,
     Gone,
     Invalid,
-    MethodNotAllowed,
     NotFound,
     RayopError,
-    ServerError,
     TerminalError,
-    Timeout,
-    TooManyRequests,
-    Unauthorized,
-    UnsupportedMediaType,
 )
-from .events import EventRecorder
-from .handlers import (
-    EnqueueHandler,
-    Mapper,
-    Predicate,
-    always,
-    and_,
-    annotations_changed,
-    enqueue_mapped,
-    enqueue_owner,
-    enqueue_self,
-    generation_changed,
-    labels_changed,
-    not_,
-    or_,
-    resource_version_changed,
-)
-from .informer import FuncHandler, Informer, InformerStatistics, ResourceEventHandler
-from .leader import LeaderElectionConfig, LeaderElectionLost, LeaderElector
-from .manager import RAY_KINDS, Manager, ManagerOptions, Watch
-from .metrics import ControllerMetrics, QueueMetrics, WorkQueueMetrics
-from .operator import CONTROLLERS, OperatorOptions, add_ray_controllers
-from .patch import MalformedPatch, PatchError, PatchFailed, json_patch, merge_patch
-from .queue import QueueStatistics, ShutDown, WorkQueue
-from .ratelimit import (
-    BucketRateLimiter,
-    ExponentialFailureRateLimiter,
-    MaxOfRateLimiter,
-    RateLimiter,
-    default_controller_rate_limiter,
-)
-from .reconcile import Reconciler, Request, Result
-from .resources import (
-    Condition,
-    Problem,
-    RayCluster,
-    RayJob,
-    RayService,
-    parse_raycluster,
-    parse_rayjob,
-    parse_rayservice,
-    schema_validator,
-    set_condition,
-    to_wire,
-    validate_raycluster,
-    validate_rayjob,
-    validate_rayservice,
-)
-from .selectors import FieldSelector, LabelSelector, Requirement, label_selector_from_match
-from .sharedinformers import (
-    CacheSyncTimeout,
-    MultiNamespaceInformer,
-    MultiNamespaceStore,
-    ScopedInformer,
-    SharedInformers,
-)
-from .store import IndexFunc, ReplaceDiff, Store
+from rayop.runtime.events import EventRecorder
+from rayop.runtime.finalizers import Finalizer
+from rayop.runtime.handlers import enqueue_mapped, enqueue_owner, enqueue_self, generation_changed
+from rayop.runtime.leader import LeaderElectionConfig
+from rayop.runtime.manager import Manager, ManagerOptions, Watch
+from rayop.runtime.owners import controller_ref
+from rayop.runtime.reconcile import Reconciler, Request, Result
+from rayop.runtime.selectors import LabelSelector
+from rayop.runtime.status import StatusWriter
 
 if TYPE_CHECKING:
-    from .dashboard_http import HttpDashboardClient, HttpDashboards
-    from .kube import KubeClient, KubeConfigError, RetryPolicy
+    from rayop.kube import KubeClient
 
-__version__ = "0.1.0"
-
-_LAZY = {
-    "KubeClient": "rayop.kube",
-    "KubeConfigError": "rayop.kube",
-    "RetryPolicy": "rayop.kube",
-    "HttpDashboardClient": "rayop.dashboard_http",
-    "HttpDashboards": "rayop.dashboard_http",
-}
 
 
 def __getattr__(name: str) -> Any:
-    """Import the backends (kubernetes-asyncio, aiohttp) only when first asked for."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'rayop' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    """Import the real backend (kubernetes-asyncio, aiohttp) only when first asked for."""
+    if name == "KubeClient":
+        return importlib.import_module("rayop.kube").KubeClient
+    raise AttributeError(f"module 'rayop' has no attribute {name!r}")
+
 
 __all__ = [
-    "BUILTIN_KINDS",
-    "CONFIGMAP",
-    "CONTROLLERS",
-    "ENDPOINTS",
-    "EVENT",
-    "EVENTS_V1_EVENT",
-    "JOB",
-    "LEASE",
-    "NAMESPACE",
-    "POD",
-    "RAYCLUSTER",
-    "RAYJOB",
-    "RAYSERVICE",
-    "RAY_KINDS",
-    "SECRET",
-    "SERVICE",
     "AlreadyExists",
     "ApiError",
-    "BadRequest",
-    "BucketRateLimiter",
     "Cache",
-    "CacheSource",
-    "CacheSyncTimeout",
-    "Cause",
     "Clock",
     "ClusterClient",
     "Condition",
     "Conflict",
     "Controller",
-    "ControllerMetrics",
-    "DashboardClient",
-    "DashboardError",
-    "DashboardLocator",
-    "DashboardProvider",
-    "EnqueueHandler",
     "EventRecorder",
-    "ExponentialFailureRateLimiter",
-    "FieldSelector",
-    "Forbidden",
-    "FuncHandler",
+    "FakeCluster",
+    "Finalizer",
     "Gone",
-    "HttpDashboardClient",
-    "HttpDashboards",
-    "IndexFunc",
-    "Informer",
-    "InformerStatistics",
     "Invalid",
-    "JobAlreadySubmitted",
-    "JobDetails",
-    "JobSubmission",
     "Kind",
     "KubeClient",
-    "KubeConfigError",
     "LabelSelector",
     "LeaderElectionConfig",
-    "LeaderElectionLost",
-    "LeaderElector",
-    "ListResult",
-    "MalformedPatch",
     "Manager",
     "ManagerOptions",
-    "Mapper",
-    "MaxOfRateLimiter",
-    "MethodNotAllowed",
-    "MultiNamespaceInformer",
-    "MultiNamespaceStore",
     "NotFound",
     "Obj",
-    "OperatorOptions",
-    "PatchError",
-    "PatchFailed",
     "PatchType",
     "Preconditions",
-    "Predicate",
-    "Problem",
     "PropagationPolicy",
-    "QueueMetrics",
-    "QueueStatistics",
-    "RateLimiter",
-    "RayCluster",
-    "RayJob",
-    "RayService",
     "RayopError",
     "RealClock",
     "Reconciler",
-    "ReplaceDiff",
     "Request",
-    "Requirement",
-    "ResourceEventHandler",
     "Result",
-    "RetryPolicy",
-    "ScopedInformer",
-    "ServeDetails",
-    "ServerError",
-    "SharedInformers",
-    "ShutDown",
-    "Store",
+    "StatusWriter",
     "TerminalError",
-    "Timeout",
-    "TooManyRequests",
-    "TrackingClient",
-    "Unauthorized",
-    "UnsupportedMediaType",
     "VirtualClock",
     "Watch",
     "WatchEvent",
-    "WorkQueue",
-    "WorkQueueMetrics",
-    "WriteTracker",
-    "add_ray_controllers",
-    "always",
-    "and_",
-    "annotations_changed",
-    "current_request",
-    "default_controller_rate_limiter",
+    "controller_ref",
     "enqueue_mapped",
     "enqueue_owner",
     "enqueue_self",
-    "format_time",
     "generation_changed",
-    "json_patch",
-    "label_selector_from_match",
-    "labels_changed",
-    "merge_patch",
-    "not_",
-    "or_",
-    "parse_raycluster",
-    "parse_rayjob",
-    "parse_rayservice",
-    "parse_time",
-    "resource_version_changed",
-    "schema_validator",
     "set_condition",
-    "timeout",
-    "to_wire",
-    "validate_raycluster",
-    "validate_rayjob",
-    "validate_rayservice",
 ]

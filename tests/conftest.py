@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from rayop.runtime.clock import VirtualClock
+
 # env variable -> words that appear in the skip reason of a test that lacks that tier's part
 REQUIRED_TIERS: dict[str, tuple[str, ...]] = {
     "RAYOP_REALRAY": ("RAYOP_TEST_RAY_ADDRESS", "real Ray head"),
@@ -36,6 +38,12 @@ if str(TESTS) not in sys.path:
 from realapi.fixtures import real_apiserver_fixture  # noqa: E402, F401
 
 _backend_of: dict[str, str] = {}
+
+
+@pytest.fixture
+def clock(virtual_clock: VirtualClock) -> VirtualClock:
+    """The plugin's ``virtual_clock`` (auto-advance, closed after the test), by its short name."""
+    return virtual_clock
 
 
 def backend_of(item: pytest.Item) -> str | None:

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from widget import PHASES, WIDGET, add_widget_controller, desired_configmap
 
-from rayop.client import CONFIGMAP, EVENT, Obj
 from rayop.fakes.cluster import FakeCluster
+from rayop.runtime.client import CONFIGMAP, EVENT, Obj
 from rayop.testing import FaultMix, Simulation, draw_faults, run_chaos
 
 HERE = Path(__file__).resolve().parent

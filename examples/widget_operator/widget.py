@@ -10,11 +10,15 @@ A ``Widget`` (``example.com/v1``, namespaced) says what its ConfigMap should hol
 The reconciler keeps a ConfigMap ``<widget>-config`` owned by the widget, with ``message`` repeated
 ``copies`` times, and writes ``status``: ``phase`` (``Ready`` or ``Invalid``), ``configMap``,
 ``observedGeneration``. A spec it cannot use (``copies`` negative or not a number, ``message`` not
-a string) gets ``phase: Invalid``, a message naming the field and a Warning event, and no retry
-until the spec changes. Run it against the fake cluster with ``python widget.py``.
+a string) gets ``phase: Invalid``, ``reason: ValidationFailed``, a message naming the field and a
+Warning event, and no retry until the spec changes. It is built from the library's reconciler kit
+alone: :func:`~rayop.controller_ref` for the owner reference, :class:`~rayop.StatusWriter` for
+every status write (minimal merge patch, resourceVersion precondition, nothing sent when nothing
+changed) and its ``reject`` for the invalid spec. Run it against the fake cluster with
+``python widget.py``.
 
-Wire it into any :class:`~rayop.manager.Manager` with :func:`add_widget_controller` — the same
-function is the ``setup`` a :class:`~rayop.testing.Simulation` takes.
+Wire it into any :class:`~rayop.Manager` with :func:`add_widget_controller` — the same function
+is the ``setup`` a :class:`~rayop.testing.Simulation` takes.
 """
 
 from __future__ import annotations
@@ -23,10 +27,20 @@ import asyncio
 import contextlib
 from typing import Any
 
-from rayop.client import CONFIGMAP, ClusterClient, Kind, Obj
-from rayop.errors import AlreadyExists, NotFound
-from rayop.manager import Manager
-from rayop.reconcile import Request, Result
+from rayop import (
+    AlreadyExists,
+    ClusterClient,
+    Kind,
+    Manager,
+    NotFound,
+    Obj,
+    Request,
+    Result,
+    StatusWriter,
+    controller_ref,
+)
+from rayop.runtime.client import CONFIGMAP
+from rayop.runtime.status import spec_rejected
 
 WIDGET = Kind("example.com", "v1", "Widget", "widgets")
 """The example's custom resource."""
@@ -56,9 +70,7 @@ def desired_configmap(widget: Obj) -> Obj:
         "metadata": {
             "name": f"{meta['name']}-config", "namespace": meta["namespace"],
             "labels": {"example.com/widget": meta["name"]},
-            "ownerReferences": [{"apiVersion": WIDGET.api_version, "kind": WIDGET.kind,
-                                 "name": meta["name"], "uid": meta["uid"], "controller": True,
-                                 "blockOwnerDeletion": True}],
+            "ownerReferences": [controller_ref(widget)],
         },
         "data": {"message": " ".join([str(spec.get("message", ""))] * spec.get("copies", 1))},
     }
@@ -70,25 +82,27 @@ class WidgetReconciler:
     def __init__(self, manager: Manager) -> None:
         self.client: ClusterClient = manager.client
         self.cache = manager.cache
-        self.events = manager.events
+        self.status = StatusWriter(manager.client, WIDGET, events=manager.events,
+                                   clock=manager.clock)
 
     async def reconcile(self, request: Request) -> Result:
         """Make the Widget's ConfigMap and status match its spec."""
         widget = self.cache.get(WIDGET, request.name, namespace=request.namespace)
         if widget is None or widget["metadata"].get("deletionTimestamp"):
             return Result()  # the ConfigMap goes with it (owner reference)
-        generation = widget["metadata"].get("generation")
-        status = widget.get("status") or {}
-        found = problems(widget.get("spec"))
-        if found:
-            if status.get("phase") != "Invalid" or status.get("observedGeneration") != generation:
-                self.events.warning(widget, "InvalidSpec", "; ".join(found))
-                await self._status(widget, {"phase": "Invalid", "message": "; ".join(found)})
+        if spec_rejected(widget):
             return Result()  # no retry loop: wait for the spec to change
-        want = desired_configmap(widget)
-        await self._ensure(want)
-        await self._status(widget, {"phase": "Ready", "message": "",
-                                    "configMap": want["metadata"]["name"]})
+        found = problems(widget.get("spec"))
+        with contextlib.suppress(NotFound):  # deleted meanwhile
+            if found:  # status Invalid, a Warning event naming the fields
+                await self.status.reject(widget, found, {"phase": "Invalid"})
+                return Result()
+            want = desired_configmap(widget)
+            await self._ensure(want)
+            await self.status.write(widget, {
+                **(widget.get("status") or {}), "phase": "Ready", "message": "", "reason": None,
+                "configMap": want["metadata"]["name"],
+                "observedGeneration": widget["metadata"].get("generation")})
         return Result()
 
     async def _ensure(self, want: Obj) -> None:
@@ -102,16 +116,6 @@ class WidgetReconciler:
         if have.get("data") != want["data"]:
             await self.client.patch(CONFIGMAP, meta["name"], {"data": want["data"]},
                                     namespace=meta["namespace"])
-
-    async def _status(self, widget: Obj, fields: Obj) -> None:
-        meta = widget["metadata"]
-        new = {**(widget.get("status") or {}), **fields,
-               "observedGeneration": meta.get("generation")}
-        if new == widget.get("status"):
-            return  # never write a status that did not change
-        with contextlib.suppress(NotFound):  # deleted meanwhile
-            await self.client.patch_status(WIDGET, meta["name"], {"status": new},
-                                           namespace=meta["namespace"])
 
 
 def add_widget_controller(manager: Manager, dashboards: object = None) -> None:

@@ -1,28 +1,15 @@
-"""In-process stand-ins for Kubernetes and Ray: the fake cluster, simulators, fake dashboards.
+"""In-process stand-ins for Kubernetes: the fake cluster, its fault plans, the kubelet simulator.
 
-Supported products, not test helpers: ``FakeCluster`` behaves like an API server (with
-``FaultPlan`` for deterministic fault injection), ``KubeletSimulator`` moves pods to Running and
-Ready, ``FakeDashboards`` plays one Ray head per RayCluster, and ``FakeEnv`` runs all of them with
-rayop's manager in virtual time. See ``docs/fake-cluster.md``.
+Supported products, not test helpers, and nothing Ray in them: ``FakeCluster`` behaves like an
+API server for any kind (with ``FaultPlan`` for deterministic fault injection),
+``KubeletSimulator`` moves pods to Running and Ready, and :mod:`rayop.fakes.apiserver` serves a
+fake cluster over the Kubernetes REST API. Ray's fake heads live beside the Ray code in
+:mod:`rayop.ray.fakes`; ``FakeEnv``, which runs them all with rayop's operator in virtual time,
+in :mod:`rayop.testing`. See ``docs/fake-cluster.md``.
 """
 
-from .cluster import FakeCluster, RecordedCall
-from .dashboard import AppScript, FakeDashboard, FakeDashboards, JobScript
-from .env import FakeEnv, with_ray_kinds
-from .faults import FaultPlan, FaultRule
-from .kubelet import KubeletSimulator, PodScript
+from rayop.fakes.cluster import FakeCluster, RecordedCall
+from rayop.fakes.faults import FaultPlan, FaultRule
+from rayop.fakes.kubelet import KubeletSimulator, PodScript
 
-__all__ = [
-    "AppScript",
-    "FakeCluster",
-    "FakeDashboard",
-    "FakeDashboards",
-    "FakeEnv",
-    "FaultPlan",
-    "FaultRule",
-    "JobScript",
-    "KubeletSimulator",
-    "PodScript",
-    "RecordedCall",
-    "with_ray_kinds",
-]
+__all__ = ["FakeCluster", "FaultPlan", "FaultRule", "KubeletSimulator", "PodScript", "RecordedCall"]

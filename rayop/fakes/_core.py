@@ -12,21 +12,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..client import NAMESPACE, Kind, Obj, PatchType, Preconditions, PropagationPolicy
-from ..clock import Clock, format_time
-from ..errors import (
-    BadRequest,
-    Cause,
-    Conflict,
-    Forbidden,
-    Invalid,
-    ServerError,
-    UnsupportedMediaType,
-)
-from ..patch import MalformedPatch, PatchFailed, json_patch, merge_patch
-from . import _gc as _gc
-from . import _rules
-from ._state import (
+from rayop.fakes import _gc as _gc
+from rayop.fakes import _rules
+from rayop.fakes._state import (
     Change,
     ChangeType,
     Entry,
@@ -41,6 +29,18 @@ from ._state import (
     not_found,
     unknown_kind,
 )
+from rayop.runtime.client import NAMESPACE, Kind, Obj, PatchType, Preconditions, PropagationPolicy
+from rayop.runtime.clock import Clock, format_time
+from rayop.runtime.errors import (
+    BadRequest,
+    Cause,
+    Conflict,
+    Forbidden,
+    Invalid,
+    ServerError,
+    UnsupportedMediaType,
+)
+from rayop.runtime.patch import MalformedPatch, PatchFailed, json_patch, merge_patch
 
 _NS_KEY = kind_key(NAMESPACE)
 _PROTECTED_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..client import PropagationPolicy
-from ..clock import Clock, format_time
-from ._state import Entry, KindKey, ObjKey
+from rayop.fakes._state import Entry, KindKey, ObjKey
+from rayop.runtime.client import PropagationPolicy
+from rayop.runtime.clock import Clock, format_time
 
 if TYPE_CHECKING:
-    from ._core import Core
+    from rayop.fakes._core import Core
 
 FOREGROUND = "foregroundDeletion"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..client import Kind, Obj
-from ..errors import BadRequest, Cause, Invalid
+from rayop.runtime.client import Kind, Obj
+from rayop.runtime.errors import BadRequest, Cause, Invalid
 
 _SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"

@@ -15,8 +15,16 @@ from typing import Any, Literal
 
 import orjson
 
-from ..client import Kind, Obj
-from ..errors import AlreadyExists, Cause, Conflict, Gone, Invalid, NotFound
+from rayop.runtime.client import Kind, Obj
+from rayop.runtime.errors import (
+    AlreadyExists,
+    Cause,
+    Conflict,
+    Gone,
+    Invalid,
+    NotFound,
+    PathNotFound,
+)
 
 KindKey = tuple[str, str]
 """(group, plural): how the fake files a kind."""
@@ -154,7 +162,7 @@ def unknown_kind(kind: Kind, *, builtin_group: bool = True) -> NotFound:
     group (where CRDs are served) the server answers a plain-text ``404 page not found``.
     """
     if not builtin_group:
-        return NotFound("404 page not found")
+        return PathNotFound()
     return NotFound("the server could not find the requested resource", group=kind.group)
 
 

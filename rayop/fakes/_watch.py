@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import orjson
 
-from ..client import EventType, Kind, WatchEvent
-from ..clock import Clock
-from ..errors import Gone
-from ..selectors import FieldSelector, LabelSelector
-from ._state import Change, Entry, KindKey, ObjKey
+from rayop.fakes._state import Change, Entry, KindKey, ObjKey
+from rayop.runtime.client import EventType, Kind, WatchEvent
+from rayop.runtime.clock import Clock
+from rayop.runtime.errors import Gone
+from rayop.runtime.selectors import FieldSelector, LabelSelector
 
 Pending = tuple[EventType, bytes]
 

@@ -60,7 +60,20 @@ from typing import Any
 
 import orjson
 
-from ..client import (
+from rayop.fakes._core import Core
+from rayop.fakes._state import (
+    Change,
+    Entry,
+    KindInfo,
+    ObjKey,
+    Validator,
+    kind_key,
+    not_found,
+    unknown_kind,
+)
+from rayop.fakes._watch import Filter, Pending, StreamOptions, Watcher, WatchHub, stream
+from rayop.fakes.faults import Decision, FaultPlan
+from rayop.runtime.client import (
     BUILTIN_KINDS,
     EVENT,
     JOB,
@@ -76,13 +89,9 @@ from ..client import (
     PropagationPolicy,
     WatchEvent,
 )
-from ..clock import Clock, RealClock
-from ..errors import ApiError, BadRequest, Gone
-from ..selectors import FieldSelector, LabelSelector
-from ._core import Core
-from ._state import Change, Entry, KindInfo, ObjKey, Validator, kind_key, not_found, unknown_kind
-from ._watch import Filter, Pending, StreamOptions, Watcher, WatchHub, stream
-from .faults import Decision, FaultPlan
+from rayop.runtime.clock import Clock, RealClock
+from rayop.runtime.errors import ApiError, BadRequest, Gone
+from rayop.runtime.selectors import FieldSelector, LabelSelector
 
 __all__ = ["FakeCluster", "RecordedCall"]
 
@@ -131,7 +140,7 @@ class _Page:
 
 
 class FakeCluster:
-    """An in-memory API server that implements :class:`~rayop.client.ClusterClient`."""
+    """An in-memory API server that implements :class:`~rayop.runtime.client.ClusterClient`."""
 
     def __init__(
         self,

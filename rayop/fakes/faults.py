@@ -35,8 +35,8 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..client import Kind
-from ..errors import ApiError, Timeout, TooManyRequests
+from rayop.runtime.client import Kind
+from rayop.runtime.errors import ApiError, Timeout, TooManyRequests
 
 __all__ = [
     "VERBS",

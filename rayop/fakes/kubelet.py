@@ -1,6 +1,7 @@
 """The kubelet simulator: plays the kubelet, the scheduler and the endpoints controller.
 
-It is a small controller that runs against any :class:`~rayop.client.ClusterClient` — the fake
+It is a small controller that runs against any :class:`~rayop.runtime.client.ClusterClient` — the
+fake
 cluster, the fake over HTTP, or a real API server with no nodes — and writes only what those
 components would write, through the API:
 
@@ -31,14 +32,14 @@ from typing import Literal
 
 import structlog
 
-from ..client import ENDPOINTS, POD, SERVICE, ClusterClient, Obj
-from ..clock import Clock, RealClock, format_time, parse_time
-from ..controller import Controller
-from ..errors import AlreadyExists, Conflict, NotFound
-from ..handlers import enqueue_mapped
-from ..informer import FuncHandler, Informer
-from ..reconcile import Request, Result
-from ..selectors import LabelSelector
+from rayop.runtime.client import ENDPOINTS, POD, SERVICE, ClusterClient, Obj
+from rayop.runtime.clock import Clock, RealClock, format_time, parse_time
+from rayop.runtime.controller import Controller
+from rayop.runtime.errors import AlreadyExists, Conflict, NotFound
+from rayop.runtime.handlers import enqueue_mapped
+from rayop.runtime.informer import FuncHandler, Informer
+from rayop.runtime.reconcile import Request, Result
+from rayop.runtime.selectors import LabelSelector
 
 __all__ = ["KubeletSimulator", "PodOutcome", "PodScript", "ready_endpoints"]
 
@@ -121,8 +122,8 @@ class KubeletSimulator:
         """Start watching pods and Services; returns once the caches are synced."""
         self.pods.start()
         self.services.start()
-        await self.pods.wait_synced()
-        await self.services.wait_synced()
+        await self.pods.wait_for_sync()
+        await self.services.wait_for_sync()
         self._pod_ctl.start()
         self._svc_ctl.start()
 

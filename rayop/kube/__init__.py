@@ -1,4 +1,4 @@
-"""The real backend: the :class:`~rayop.client.ClusterClient` contract on a Kubernetes API server.
+"""The real backend: the :class:`~rayop.runtime.client.ClusterClient` contract on an API server.
 
 ::
 
@@ -7,12 +7,12 @@
 
 Built on kubernetes-asyncio's ``ApiClient`` (kubeconfig, in-cluster config, auth plugins, TLS)
 but never its typed models: bodies are read raw and decoded with orjson. Every failure is an
-:class:`~rayop.errors.ApiError`; what is retried is written in :mod:`rayop.kube.transport`.
+:class:`~rayop.runtime.errors.ApiError`; what is retried is written in :mod:`rayop.kube.transport`.
 See ``docs/backends.md``.
 """
 
-from .client import KubeClient, KubeClientOptions
-from .config import KubeConfigError
-from .transport import RetryPolicy
+from rayop.kube.client import KubeClient, KubeClientOptions
+from rayop.kube.config import KubeConfigError
+from rayop.kube.transport import RetryPolicy
 
 __all__ = ["KubeClient", "KubeClientOptions", "KubeConfigError", "RetryPolicy"]

@@ -1,4 +1,4 @@
-"""``KubeClient``: the :class:`~rayop.client.ClusterClient` contract on a real API server."""
+"""``KubeClient``: the :class:`~rayop.runtime.client.ClusterClient` contract on a real server."""
 
 from __future__ import annotations
 
@@ -13,19 +13,7 @@ import aiohttp
 import orjson
 from kubernetes_asyncio.client import ApiClient, Configuration
 
-from ..client import (
-    EventType,
-    Kind,
-    ListResult,
-    Obj,
-    PatchType,
-    Preconditions,
-    PropagationPolicy,
-    WatchEvent,
-)
-from ..clock import Clock, RealClock
-from ..errors import ApiError, BadRequest, Cause, Invalid, NotFound, ServerError
-from .config import (
+from rayop.kube.config import (
     SERVICE_ACCOUNT_CA,
     SERVICE_ACCOUNT_TOKEN,
     KubeConfigError,
@@ -35,7 +23,19 @@ from .config import (
     load_kubeconfig,
     open_api_client,
 )
-from .transport import Call, RetryPolicy, Transport, transport_error
+from rayop.kube.transport import Call, RetryPolicy, Transport, transport_error
+from rayop.runtime.client import (
+    EventType,
+    Kind,
+    ListResult,
+    Obj,
+    PatchType,
+    Preconditions,
+    PropagationPolicy,
+    WatchEvent,
+)
+from rayop.runtime.clock import Clock, RealClock
+from rayop.runtime.errors import ApiError, BadRequest, Cause, Invalid, NotFound, ServerError
 
 __all__ = ["KubeClient", "KubeClientOptions"]
 
@@ -54,9 +54,9 @@ class KubeClientOptions(TypedDict, total=False):
 
 
 class KubeClient:
-    """A :class:`~rayop.client.ClusterClient` that talks to a real API server over REST.
+    """A :class:`~rayop.runtime.client.ClusterClient` that talks to a real API server over REST.
 
-    Any kind works, built-in or custom: the path comes from the :class:`~rayop.client.Kind`.
+    Any kind works, built-in or custom: the path comes from the :class:`~rayop.runtime.client.Kind`.
     Build one with :meth:`from_kubeconfig`, :meth:`in_cluster` or :meth:`auto` (these own their
     HTTP session; close it with :meth:`close` or ``async with``), or wrap a kubernetes-asyncio
     ``ApiClient`` you already have (you keep owning it unless ``owns_api_client=True``).
@@ -165,7 +165,7 @@ class KubeClient:
     # -- reading --------------------------------------------------------------------------------
 
     async def get(self, kind: Kind, name: str, *, namespace: str | None = None) -> Obj:
-        """Return one object; :class:`~rayop.errors.NotFound` if it does not exist."""
+        """Return one object; :class:`~rayop.runtime.errors.NotFound` if it does not exist."""
         path = _object_path(kind, namespace, name)
         call = Call(method="GET", path=path, idempotent=True, namespace=namespace, name=name)
         return _as_object(await self._transport.request(call), kind)
@@ -213,7 +213,8 @@ class KubeClient:
     ) -> AsyncIterator[WatchEvent]:
         """Stream changes after ``resource_version`` until the server's timeout ends the stream.
 
-        :class:`~rayop.errors.Gone` (HTTP 410, or an in-stream ERROR with code 410) is raised,
+        :class:`~rayop.runtime.errors.Gone` (HTTP 410, or an in-stream ERROR with code 410) is
+        raised,
         never retried here: the caller relists. Closing the iterator (``aclose``, or leaving an
         ``async for``) closes the HTTP stream.
         """

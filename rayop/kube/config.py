@@ -19,7 +19,7 @@ import yaml
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
 
-from ..errors import RayopError
+from rayop.runtime.errors import RayopError
 
 __all__ = [
     "SERVICE_ACCOUNT_CA",

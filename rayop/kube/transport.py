@@ -15,7 +15,7 @@ Retry policy, in one place (:func:`classify`):
 
 Waits honour ``Retry-After`` (header, or ``details.retryAfterSeconds``) and otherwise back off
 exponentially with jitter; attempts and total time are bounded by :class:`RetryPolicy`, and every
-wait is a :class:`~rayop.clock.Clock` sleep, so tests run in virtual time.
+wait is a :class:`~rayop.runtime.clock.Clock` sleep, so tests run in virtual time.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.config import ConfigException
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from ..clock import Clock
-from ..errors import ApiError, ServerError, Timeout, TooManyRequests, Unauthorized
+from rayop.runtime.clock import Clock
+from rayop.runtime.errors import ApiError, ServerError, Timeout, TooManyRequests, Unauthorized
 
 __all__ = ["Call", "Outcome", "RetryPolicy", "Transport", "api_error", "classify"]
 
@@ -162,6 +162,8 @@ class Transport:
         )
         try:
             return await retrying(attempt, call)
+        except ApiError:
+            raise  # an answer (a 504 Timeout is a TimeoutError too): already rayop's error
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise transport_error(exc, call) from exc
 

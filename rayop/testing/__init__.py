@@ -7,18 +7,32 @@
 - :func:`run_world` — the standard seeded world the sweep and ``bench/soak.py`` run;
 - ``python -m rayop.testing replay SEED`` — replay one seed and print its timeline.
 
-The pytest plugin (``rayop.fakes.pytest_plugin``, installed with rayop) gives tests the
+The pytest plugin (``rayop.testing.pytest_plugin``, installed with rayop) gives tests the
 ``simulation`` fixture and the others; see docs/testing.md.
 """
 
 from __future__ import annotations
 
-from .chaos import API_FAULTS, TIMED_FAULTS, Action, FaultMix, FaultSchedule, draw_faults, run_chaos
-from .invariants import DOCUMENTED, Monitor, Violation, check_world
-from .links import ClusterLink, DashboardLink, LinkState, Submission
-from .simulation import InvariantViolation, ManagerSlot, NotSettled, Setup, Simulation
-from .timeline import Entry, Timeline
-from .world import SeedResult, rayjob_manifest, rayservice_manifest, replay_command, run_world
+from rayop.testing.chaos import (
+    API_FAULTS,
+    TIMED_FAULTS,
+    Action,
+    FaultMix,
+    FaultSchedule,
+    draw_faults,
+    run_chaos,
+)
+from rayop.testing.invariants import DOCUMENTED, Monitor, Violation, check_world
+from rayop.testing.links import ClusterLink, DashboardLink, LinkState, Submission
+from rayop.testing.simulation import InvariantViolation, ManagerSlot, NotSettled, Setup, Simulation
+from rayop.testing.timeline import Entry, Timeline
+from rayop.testing.world import (
+    SeedResult,
+    rayjob_manifest,
+    rayservice_manifest,
+    replay_command,
+    run_world,
+)
 
 __all__ = [
     "API_FAULTS",

@@ -21,8 +21,8 @@ from collections.abc import Iterator, Sequence
 
 import structlog
 
-from .planted import PLANTED, planted
-from .world import SeedResult, replay_command, run_world
+from rayop.testing.planted import PLANTED, planted
+from rayop.testing.world import SeedResult, replay_command, run_world
 
 __all__ = ["main", "quiet_logs"]
 

@@ -40,10 +40,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..client import POD, RAYCLUSTER, RAYJOB, RAYSERVICE, SERVICE, Obj
-from ..errors import ApiError, Conflict, ServerError
-from ..fakes.dashboard import Fault
-from .simulation import Simulation
+from rayop.ray.fakes.dashboard import Fault
+from rayop.ray.kinds import RAYCLUSTER, RAYJOB, RAYSERVICE
+from rayop.runtime.client import POD, SERVICE, Obj
+from rayop.runtime.errors import ApiError, Conflict, ServerError
+from rayop.testing.simulation import Simulation
 
 __all__ = ["Action", "FaultMix", "FaultSchedule", "draw_faults", "run_chaos"]
 

@@ -27,11 +27,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..client import ENDPOINTS, POD, RAYCLUSTER, RAYJOB, RAYSERVICE, SERVICE, Obj
-from ..fakes.kubelet import ready_endpoints
+from rayop.fakes.kubelet import ready_endpoints
+from rayop.ray.kinds import RAYCLUSTER, RAYJOB, RAYSERVICE
+from rayop.runtime.client import ENDPOINTS, POD, SERVICE, Obj
 
 if TYPE_CHECKING:
-    from .simulation import Simulation
+    from rayop.testing.simulation import Simulation
 
 __all__ = ["DOCUMENTED", "Monitor", "Violation", "check_world"]
 

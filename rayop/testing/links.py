@@ -18,7 +18,15 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..client import (
+from rayop.ray.dashboard import (
+    DashboardClient,
+    DashboardError,
+    DashboardProvider,
+    JobDetails,
+    JobSubmission,
+    ServeDetails,
+)
+from rayop.runtime.client import (
     EVENT,
     LEASE,
     ClusterClient,
@@ -30,17 +38,10 @@ from ..client import (
     PropagationPolicy,
     WatchEvent,
 )
-from ..clock import Clock
-from ..dashboard import (
-    DashboardClient,
-    DashboardProvider,
-    JobDetails,
-    JobSubmission,
-    ServeDetails,
-)
-from ..errors import DashboardError, ServerError, Timeout
-from ..manager import Manager
-from .timeline import Timeline
+from rayop.runtime.clock import Clock
+from rayop.runtime.errors import ServerError, Timeout
+from rayop.runtime.manager import Manager
+from rayop.testing.timeline import Timeline
 
 __all__ = ["ClusterLink", "DashboardLink", "LinkState", "Submission"]
 
@@ -120,7 +121,7 @@ def _name(namespace: str | None, name: str | None) -> str:
 
 
 class ClusterLink:
-    """A :class:`~rayop.client.ClusterClient` for one simulated manager (see the module doc)."""
+    """A :class:`~rayop.runtime.client.ClusterClient` for one simulated manager (see module doc)."""
 
     def __init__(self, inner: ClusterClient, state: LinkState) -> None:
         self.inner = inner
@@ -230,7 +231,7 @@ def _phase(patch: Any) -> str:
 
 
 class DashboardLinks:
-    """A :class:`~rayop.dashboard.DashboardProvider` handing out :class:`DashboardLink` s."""
+    """A :class:`~rayop.ray.dashboard.DashboardProvider` handing out :class:`DashboardLink` s."""
 
     def __init__(self, inner: DashboardProvider, state: LinkState) -> None:
         self.inner = inner
@@ -242,7 +243,7 @@ class DashboardLinks:
 
 
 class DashboardLink:
-    """A :class:`~rayop.dashboard.DashboardClient` for one manager and one Ray head."""
+    """A :class:`~rayop.ray.dashboard.DashboardClient` for one manager and one Ray head."""
 
     def __init__(self, inner: DashboardClient, state: LinkState, namespace: str,
                  cluster: str) -> None:

@@ -20,20 +20,24 @@ replay SEED --broken NAME``) can show that the invariants catch it, with a seed 
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
-from ..client import RAYCLUSTER, RAYJOB, RAYSERVICE, SERVICE
-from ..dashboard import DashboardProvider, JobAlreadySubmitted
-from ..errors import DashboardError
-from ..manager import Manager
-from ..reconcilers.rayjob import RayJobReconciler, Step, _Ctx
-from ..reconcilers.rayjob_submit import submission_for
-from ..reconcilers.rayservice import RayServiceReconciler
-from ..reconcilers.rayservice import _Ctx as _ServiceCtx
-from ..reconcilers.rayservice_services import build_head_service, build_serve_service
-from .simulation import Setup
+from rayop.operator.controllers import (
+    CONTROLLER_TABLE,
+    Build,
+    ControllerSpec,
+    build_rayjob,
+    build_rayservice,
+)
+from rayop.ray.dashboard import DashboardError, JobAlreadySubmitted
+from rayop.reconcilers.rayjob.reconciler import RayJobReconciler, Step, _Ctx
+from rayop.reconcilers.rayjob.submit import submission_for
+from rayop.reconcilers.rayservice.reconciler import Names, Observation, RayServiceReconciler, live
+from rayop.reconcilers.rayservice.services import build_head_service, build_serve_service
+from rayop.runtime.client import Obj
 
 __all__ = ["PLANTED", "SubmitBeforeRecord", "SwitchBeforeReady", "planted"]
 
@@ -61,50 +65,45 @@ class SubmitBeforeRecord(RayJobReconciler):
                        message=f"submitted {submission_id}")
 
 
-def _submit_before_record(manager: Manager, dashboards: DashboardProvider) -> None:
-    job = SubmitBeforeRecord(manager.client, manager.cache, manager.events, dashboards,
-                             clock=manager.clock, rng=random.Random(manager.options.seed))
-    manager.add_controller("rayjob", job, for_kind=RAYJOB, owns=(RAYCLUSTER,),
-                           reconcile_timeout=120.0)
-
-
 class SwitchBeforeReady(RayServiceReconciler):
     """BROKEN ON PURPOSE: points the Services at the pending cluster before it is ready."""
 
-    async def _ensure_services(self, ctx: _ServiceCtx) -> None:
+    async def _ensure_services(self, obs: Observation, names: Names,
+                               clusters: Mapping[str, Obj], confirm: Callable[[], Awaitable[bool]]
+                               ) -> None:
         # rayop's version points them at the active cluster only; the pending one becomes
         # active in ``_switch``, once its applications run and its pods are labelled.
-        name = ctx.pending_name if ctx.live(ctx.pending_name) is not None else ctx.active_name
-        cluster = ctx.live(name)
+        name = names.pending if live(clusters, names.pending) is not None else names.active
+        cluster = live(clusters, name)
         if cluster is None:
             return
-
-        async def confirm() -> bool:
-            return await self._confirmed(ctx)
-
-        await self.act.upsert_service(ctx.svc, build_head_service(ctx.svc, cluster), name,
+        await self.act.upsert_service(obs.svc, build_head_service(obs.svc, cluster), name,
                                       confirm=confirm)
-        await self.act.upsert_service(ctx.svc, build_serve_service(ctx.svc, name), name,
+        await self.act.upsert_service(obs.svc, build_serve_service(obs.svc, name), name,
                                       confirm=confirm)
 
 
-def _switch_before_ready(manager: Manager, dashboards: DashboardProvider) -> None:
-    service = SwitchBeforeReady(manager.client, manager.cache, manager.events, dashboards,
-                                clock=manager.clock, rng=random.Random(manager.options.seed))
-    manager.add_controller("rayservice", service, for_kind=RAYSERVICE,
-                           owns=(RAYCLUSTER, SERVICE), reconcile_timeout=120.0)
+def _swapped(name: str, build: Build) -> tuple[ControllerSpec, ...]:
+    """Rayop's controller table with controller ``name``'s reconciler made by ``build``."""
+    return tuple(dataclasses.replace(spec, build=build) if spec.name == name else spec
+                 for spec in CONTROLLER_TABLE)
 
 
-PLANTED: dict[str, tuple[tuple[str, ...], Callable[[Manager, DashboardProvider], None]]] = {
-    "submit-before-record": (("raycluster", "rayservice"), _submit_before_record),
-    "switch-before-ready": (("raycluster", "rayjob"), _switch_before_ready),
+PLANTED: dict[str, tuple[ControllerSpec, ...]] = {
+    "submit-before-record": _swapped("rayjob", partial(build_rayjob, cls=SubmitBeforeRecord)),
+    "switch-before-ready": _swapped("rayservice",
+                                    partial(build_rayservice, cls=SwitchBeforeReady)),
 }
-"""Planted bug name -> (rayop's controllers to keep, the setup that adds the broken one)."""
+"""Planted bug name -> rayop's controller table with one controller's reconciler broken."""
 
 
-def planted(name: str) -> tuple[tuple[str, ...], Setup]:
-    """The controllers and setup for :class:`~rayop.testing.Simulation` with bug ``name``."""
+def planted(name: str) -> tuple[tuple[ControllerSpec, ...], None]:
+    """The controllers (and no extra setup) for :class:`~rayop.testing.Simulation` with ``name``.
+
+    Every controller is rayop's own, built from the same table entry, but for the one whose
+    reconciler the bug replaces.
+    """
     try:
-        return PLANTED[name]
+        return PLANTED[name], None
     except KeyError:
         raise ValueError(f"no planted bug {name!r} (known: {', '.join(PLANTED)})") from None

@@ -1,8 +1,9 @@
 """``Simulation``: an operator (rayop's or yours) in a misbehaving world, in virtual time, seeded.
 
 One object assembles the fake cluster (with a seeded :class:`~rayop.fakes.faults.FaultPlan`), the
-kubelet simulator, one fake Ray head per RayCluster, a :class:`~rayop.clock.VirtualClock` in
-auto-advance mode, and one or more :class:`~rayop.manager.Manager` s — with leader election when
+kubelet simulator, one fake Ray head per RayCluster, a :class:`~rayop.runtime.clock.VirtualClock` in
+auto-advance mode, and one or more :class:`~rayop.runtime.manager.Manager` s — with leader election
+when
 there are several — each running rayop's controllers and/or the ones your ``setup`` adds::
 
     async with Simulation(seed=7, managers=2) as sim:
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import gc
 import random
 from collections.abc import Awaitable, Callable, Iterable
@@ -31,21 +31,21 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from ..client import Kind, Obj
-from ..clock import VirtualClock
-from ..dashboard import DashboardProvider
-from ..errors import AlreadyExists, ApiError, NotFound
-from ..fakes.cluster import FakeCluster
-from ..fakes.env import Condition, FakeEnv
-from ..fakes.faults import Decision, FaultPlan
-from ..fakes.kubelet import KubeletSimulator
-from ..leader import LeaderElectionConfig
-from ..manager import LeaderElectionLost, Manager, ManagerOptions
-from ..operator import CONTROLLERS, OperatorOptions, add_ray_controllers
-from ..reconcile import Reconciler, Request, Result
-from .invariants import Monitor, Violation, check_world
-from .links import ClusterLink, DashboardLinks, LinkState, Submission
-from .timeline import Timeline
+from rayop.fakes.cluster import FakeCluster
+from rayop.fakes.faults import Decision, FaultPlan
+from rayop.fakes.kubelet import KubeletSimulator
+from rayop.operator.controllers import CONTROLLERS, ControllerSpec, OperatorOptions
+from rayop.ray.dashboard import DashboardProvider
+from rayop.runtime.client import Kind, Obj
+from rayop.runtime.clock import VirtualClock
+from rayop.runtime.errors import AlreadyExists, ApiError, NotFound, RayopError
+from rayop.runtime.leader import LeaderElectionConfig
+from rayop.runtime.manager import LeaderElectionLost, Manager, ManagerOptions
+from rayop.runtime.reconcile import Reconciler, Request, Result
+from rayop.testing.env import Condition, FakeEnv, operator_manager
+from rayop.testing.invariants import Monitor, Violation, check_world
+from rayop.testing.links import ClusterLink, DashboardLinks, LinkState, Submission
+from rayop.testing.timeline import Timeline
 
 __all__ = ["HotLoop", "InvariantViolation", "ManagerSlot", "NotSettled", "Setup", "Simulation"]
 
@@ -55,15 +55,15 @@ Setup = Callable[[Manager, DashboardProvider], None]
 _LEASE = "rayop-simulation"
 
 
-class NotSettled(AssertionError):
+class NotSettled(RayopError, AssertionError):
     """``settle()`` ran out of time: some keys kept being reconciled (they are named)."""
 
 
-class HotLoop(RuntimeError):
+class HotLoop(RayopError, RuntimeError):
     """Raised into a reconcile that runs again and again with no virtual time passing."""
 
 
-class InvariantViolation(AssertionError):
+class InvariantViolation(RayopError, AssertionError):
     """An invariant failed; the message lists the violations, the replay command, the timeline."""
 
 
@@ -144,7 +144,7 @@ class Simulation:
         *,
         seed: int = 0,
         managers: int = 1,
-        controllers: Iterable[str] | None = None,
+        controllers: Iterable[str | ControllerSpec] | None = None,
         setup: Setup | None = None,
         operator: OperatorOptions | None = None,
         kubelet: dict[str, Any] | None = None,
@@ -254,17 +254,12 @@ class Simulation:
                                             identity=slot.identity)
         options = ManagerOptions(graceful_shutdown_timeout=30.0, leader_election=election,
                                  seed=self.rng.getrandbits(64))
-        manager = Manager(ClusterLink(self.cluster, state), clock=self.clock, options=options)
-        state.manager = manager
         dashboards = DashboardLinks(self.dashboards, state)
-        if self._controllers:
-            operator = self._operator
-            if operator.seed is not None:  # a new process draws new random names
-                operator = dataclasses.replace(operator, seed=operator.seed * 7919 + self.restarts)
-            add_ray_controllers(manager, dashboards, controllers=self._controllers,
-                                options=operator)
-        if self._setup is not None:
-            self._setup(manager, dashboards)
+        manager = operator_manager(ClusterLink(self.cluster, state), clock=self.clock,
+                                   dashboards=dashboards, controllers=self._controllers,
+                                   operator=self._operator, restarts=self.restarts,
+                                   options=options, setup=self._setup)
+        state.manager = manager
         if self.record_reconciles:
             for controller in manager.controllers:
                 controller.reconciler = _Recorded(controller.reconciler, self, controller.name,
@@ -316,7 +311,7 @@ class Simulation:
         if task is None or manager is None or state is None:
             return
         if graceful:
-            manager.stop()
+            manager.request_stop()
         else:
             state.severed = True  # a dead process changes nothing any more
             task.cancel()

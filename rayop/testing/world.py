@@ -25,12 +25,14 @@ from typing import Any
 
 import yaml
 
-from ..client import RAYSERVICE, Obj
-from ..fakes.dashboard import FakeDashboard
-from .chaos import FaultMix, FaultSchedule, draw_faults, run_chaos
-from .invariants import Violation
-from .simulation import Setup, Simulation
-from .timeline import Timeline
+from rayop.operator.controllers import ControllerSpec
+from rayop.ray.fakes.dashboard import FakeDashboard
+from rayop.ray.kinds import RAYSERVICE
+from rayop.runtime.client import Obj
+from rayop.testing.chaos import FaultMix, FaultSchedule, draw_faults, run_chaos
+from rayop.testing.invariants import Violation
+from rayop.testing.simulation import Setup, Simulation
+from rayop.testing.timeline import Timeline
 
 __all__ = ["SeedResult", "rayjob_manifest", "rayservice_manifest", "replay_command", "run_world"]
 
@@ -137,7 +139,7 @@ async def run_world(
     *,
     mix: FaultMix | None = None,
     setup: Setup | None = None,
-    controllers: Iterable[str] | None = None,
+    controllers: Iterable[str | ControllerSpec] | None = None,
     jobs: int = 3,
     services: int = 1,
     managers: int | None = None,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from rayop.cli import main
+from rayop.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "examples" / "manifests"

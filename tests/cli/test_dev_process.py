@@ -52,7 +52,7 @@ class Dev:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_PROXY": "127.0.0.1",
                "no_proxy": "127.0.0.1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rayop.cli", "dev", *args], cwd=ROOT, env=env,
+            [sys.executable, "-m", "rayop.cli.main", "dev", *args], cwd=ROOT, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.lines: list[str] = []

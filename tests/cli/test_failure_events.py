@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from rayop.client import EVENT, POD, RAYCLUSTER, RAYJOB, Obj
-from rayop.errors import Conflict, ServerError
-from rayop.fakes.env import FakeEnv
 from rayop.fakes.faults import FaultPlan
+from rayop.ray.kinds import RAYCLUSTER, RAYJOB
+from rayop.runtime.client import EVENT, POD, Obj
+from rayop.runtime.errors import Conflict, ServerError
+from rayop.testing.env import FakeEnv
 
 CLUSTER: Obj = {
     "apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "demo"},

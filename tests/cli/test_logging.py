@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import structlog
 
-from rayop.cli import main
-from rayop.logs import configure_logging, redact
+from rayop.cli.main import main
+from rayop.runtime.logs import configure_logging, redact
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANTED = ("PLANTED-POD-ENV-91c2", "PLANTED-RUNTIME-ENV-7f3a", "PLANTED-KEYREF-aa01",

@@ -9,9 +9,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from rayop.cli import main
-from rayop.crds import generate_crds
-from rayop.manifests import ManifestOptions, build_manifests
+from rayop.cli.main import main
+from rayop.operator.manifests import ManifestOptions, build_manifests
+from rayop.ray.crds import generate_crds
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S_VERSION = "1.30.0"  # the oldest Kubernetes the manifests target; 1.37 checked too
@@ -67,8 +67,8 @@ def test_deployment_is_hardened_and_probed() -> None:
 
 
 def test_the_deployment_args_are_what_rayop_run_accepts() -> None:
-    from rayop.cli import build_parser
-    from rayop.cli_run import resolve_flags
+    from rayop.cli.main import build_parser
+    from rayop.cli.run import resolve_flags
 
     for opts in VARIANTS.values():
         container = by_kind(build_manifests(opts), "Deployment")[0]["spec"]["template"]["spec"][

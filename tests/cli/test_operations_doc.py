@@ -6,9 +6,9 @@ import re
 import shlex
 from pathlib import Path
 
-from rayop.cli import build_parser
-from rayop.cli_run import COMMON_FLAGS, RUN_FLAGS
-from rayop.manifests import LEADER_ELECTION_RULES, PROXY_RULES, RECONCILE_RULES
+from rayop.cli.main import build_parser
+from rayop.cli.run import COMMON_FLAGS, RUN_FLAGS
+from rayop.operator.manifests import LEADER_ELECTION_RULES, PROXY_RULES, RECONCILE_RULES
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
 

@@ -21,12 +21,22 @@ from typing import Any
 import pytest
 import yaml
 
-from rayop.cli import read_documents
-from rayop.client import (
+from rayop.cli.documents import read_documents
+from rayop.fakes.cluster import FakeCluster
+from rayop.fakes.kubelet import KubeletSimulator
+from rayop.operator.controllers import add_ray_controllers
+from rayop.operator.manifests import (
+    LEADER_ELECTION_RULES,
+    RECONCILE_RULES,
+    ManifestOptions,
+    build_manifests,
+    granted,
+)
+from rayop.ray.fakes import with_ray_kinds
+from rayop.ray.fakes.dashboard import FakeDashboards
+from rayop.ray.kinds import RAYCLUSTER, RAYJOB, RAYSERVICE
+from rayop.runtime.client import (
     NAMESPACE,
-    RAYCLUSTER,
-    RAYJOB,
-    RAYSERVICE,
     SERVICE,
     ClusterClient,
     Kind,
@@ -34,22 +44,10 @@ from rayop.client import (
     Obj,
     WatchEvent,
 )
-from rayop.clock import VirtualClock
-from rayop.errors import NotFound
-from rayop.fakes.cluster import FakeCluster
-from rayop.fakes.dashboard import FakeDashboards
-from rayop.fakes.env import with_ray_kinds
-from rayop.fakes.kubelet import KubeletSimulator
-from rayop.leader import LeaderElectionConfig
-from rayop.manager import Manager, ManagerOptions
-from rayop.manifests import (
-    LEADER_ELECTION_RULES,
-    RECONCILE_RULES,
-    ManifestOptions,
-    build_manifests,
-    granted,
-)
-from rayop.operator import add_ray_controllers
+from rayop.runtime.clock import VirtualClock
+from rayop.runtime.errors import NotFound
+from rayop.runtime.leader import LeaderElectionConfig
+from rayop.runtime.manager import Manager, ManagerOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 RAY_KINDS = {k.kind: k for k in (RAYCLUSTER, RAYJOB, RAYSERVICE)}
@@ -214,7 +212,7 @@ async def lifecycle(namespaces: tuple[str, ...], watch: str) -> RecordingClient:
     await until(lambda: not any(o["metadata"]["namespace"] == watch
                                 for k in RAY_KINDS.values() for o in cluster.objects(k)))
     await manager.events.flush()
-    manager.stop()
+    manager.request_stop()
     await task
     await kubelet.stop()
     await clock.aclose()

@@ -24,17 +24,18 @@ import pytest
 import yaml
 from polling import eventually
 
-from rayop.client import NAMESPACE, RAYJOB, RAYSERVICE, ClusterClient, Kind, Obj
-from rayop.clock import RealClock
-from rayop.errors import ApiError, Forbidden, NotFound
-from rayop.fakes.dashboard import FakeDashboards
-from rayop.fakes.dashboard_state import AppScript, JobScript
 from rayop.fakes.kubelet import KubeletSimulator
 from rayop.kube import KubeClient
-from rayop.leader import LeaderElectionConfig
-from rayop.manager import Manager, ManagerOptions
-from rayop.manifests import ManifestOptions, build_manifests
-from rayop.operator import OperatorOptions, add_ray_controllers
+from rayop.operator.controllers import OperatorOptions, add_ray_controllers
+from rayop.operator.manifests import ManifestOptions, build_manifests
+from rayop.ray.fakes.dashboard import FakeDashboards
+from rayop.ray.fakes.dashboard_state import AppScript, JobScript
+from rayop.ray.kinds import RAYJOB, RAYSERVICE
+from rayop.runtime.client import NAMESPACE, ClusterClient, Kind, Obj
+from rayop.runtime.clock import RealClock
+from rayop.runtime.errors import ApiError, Forbidden, NotFound
+from rayop.runtime.leader import LeaderElectionConfig
+from rayop.runtime.manager import Manager, ManagerOptions
 
 pytest.importorskip("realapi.fixtures")
 from realapi.cluster import RealApiServer
@@ -174,7 +175,7 @@ async def test_the_operator_as_its_service_account_is_never_denied(
 
         await eventually(gone, within=60.0, every=0.1, failure=denied)
         await manager.events.flush()
-        manager.stop()
+        manager.request_stop()
         await task
         assert recorder.denied == []
     finally:

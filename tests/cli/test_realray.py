@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from rayop.fakes.realray import ray_missing
+from rayop.ray.fakes.realray import ray_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVE_APP_DIR = ROOT / "tests" / "contract" / "dashboard"  # serve_app.py: answers a greeting
@@ -85,7 +85,7 @@ def test_real_ray_runs_the_entrypoint_and_serves_the_app(tmp_path: Path) -> None
     out_file = tmp_path / "written-by-the-job.txt"
     manifest = tmp_path / "real.yaml"
     manifest.write_text(MANIFESTS.format(out=out_file))
-    command = [sys.executable, "-m", "rayop.cli", "dev", "--real-ray", "--keep-running",
+    command = [sys.executable, "-m", "rayop.cli.main", "dev", "--real-ray", "--keep-running",
                "--timeout", "300", str(manifest)]
     if not os.environ.get("RAYOP_IN_NETNS"):
         command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command]

@@ -20,9 +20,9 @@ import pytest
 from aiohttp import web
 from polling import eventually
 
-from rayop.cli import main
-from rayop.fakes import realray
-from rayop.fakes.realray import HeadPorts, RealHeadClient, RealRayHeads, RealRayOptions
+from rayop.cli.main import main
+from rayop.ray.fakes import realray
+from rayop.ray.fakes.realray import HeadPorts, RealHeadClient, RealRayHeads, RealRayOptions
 
 STAND_IN = """#!{python}
 import json, signal, sys

@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from rayop.cli import build_parser
-from rayop.cli_run import COMMON_FLAGS, RUN_FLAGS, env_name, manager_options, resolve_flags
+from rayop.cli.main import build_parser
+from rayop.cli.run import COMMON_FLAGS, RUN_FLAGS, env_name, manager_options, resolve_flags
 
 ISSUE_FLAGS = [
     "--kubeconfig", "--context", "--namespace", "--selector", "--controllers",
@@ -107,7 +107,7 @@ def test_a_bad_value_names_the_flag_or_variable(argv: list[str], env: dict[str, 
 def test_a_bad_value_is_a_usage_error_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from rayop.cli import main
+    from rayop.cli.main import main
 
     monkeypatch.setenv("RAYOP_LOG_LEVEL", "loud")
     with pytest.raises(SystemExit) as info:
@@ -130,7 +130,7 @@ def test_dev_shares_the_common_flags_with_its_own_defaults() -> None:
 def test_no_cluster_configuration_exits_1_with_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from rayop.cli import main
+    from rayop.cli.main import main
 
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)

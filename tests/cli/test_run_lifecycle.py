@@ -10,16 +10,17 @@ import asyncio
 import os
 import signal
 
-from rayop.cli import build_parser
-from rayop.cli_run import operate, resolve_flags
-from rayop.client import LEASE, POD, RAYCLUSTER, RAYJOB
-from rayop.clock import VirtualClock
-from rayop.errors import ServerError
+from rayop.cli.main import build_parser
+from rayop.cli.run import operate, resolve_flags
 from rayop.fakes.cluster import FakeCluster
-from rayop.fakes.dashboard import FakeDashboards
-from rayop.fakes.env import with_ray_kinds
 from rayop.fakes.faults import FaultPlan
 from rayop.fakes.kubelet import KubeletSimulator
+from rayop.ray.fakes import with_ray_kinds
+from rayop.ray.fakes.dashboard import FakeDashboards
+from rayop.ray.kinds import RAYCLUSTER, RAYJOB
+from rayop.runtime.client import LEASE, POD
+from rayop.runtime.clock import VirtualClock
+from rayop.runtime.errors import ServerError
 
 CLUSTER = {
     "apiVersion": "ray.io/v1", "kind": "RayCluster",

@@ -20,13 +20,15 @@ import aiohttp
 import pytest
 from polling import eventually
 
-from rayop.cli import build_parser
-from rayop.client import LEASE, NAMESPACE, RAYCLUSTER, Obj
-from rayop.clock import RealClock
+from rayop.cli.main import build_parser
 from rayop.fakes.apiserver import ApiServer
 from rayop.fakes.cluster import FakeCluster
-from rayop.fakes.env import with_ray_kinds
 from rayop.fakes.kubelet import KubeletSimulator
+from rayop.ray.crds import generate_crds
+from rayop.ray.fakes import with_ray_kinds
+from rayop.ray.kinds import RAYCLUSTER
+from rayop.runtime.client import LEASE, NAMESPACE, Obj
+from rayop.runtime.clock import RealClock
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER: Obj = {
@@ -46,14 +48,14 @@ async def test_rayop_run_reconciles_serves_and_exits_0_on_sigterm(tmp_path: Path
                                      "metadata": {"name": "ops"}})
     kubelet = KubeletSimulator(cluster, clock=clock, schedule_delay=0.05, start_delay=0.1,
                                ready_delay=0.05)
-    async with ApiServer(cluster) as server:
+    async with ApiServer(cluster, crds=generate_crds()) as server:
         kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
         await kubelet.start()
         env = {**os.environ, "RAYOP_KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1",
                "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1", "RAYOP_LOG_FORMAT": "json",
                "RAYOP_LEADER_ELECT": "true", "RAYOP_LEADER_ELECTION_NAMESPACE": "ops"}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "rayop.cli", "run", "--controllers=raycluster",
+            sys.executable, "-m", "rayop.cli.main", "run", "--controllers=raycluster",
             "--metrics-bind-address=127.0.0.1:0", "--health-probe-bind-address=127.0.0.1:0",
             "--graceful-shutdown-timeout=5", cwd=ROOT, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -111,12 +113,12 @@ async def test_proxy_dashboard_access_goes_through_the_api_server_with_its_tls_a
 ) -> None:
     """`--dashboard-access proxy`: the dashboard is asked through the API server's service
     proxy, on the kube client's TLS session (the kubeconfig's CA) with its bearer token."""
-    from rayop.cli_run import dashboards_for
-    from rayop.errors import DashboardError
+    from rayop.cli.run import dashboards_for
     from rayop.kube import KubeClient
+    from rayop.ray.dashboard import DashboardError
 
     cluster = FakeCluster(clock=RealClock())
-    async with ApiServer(cluster) as server:
+    async with ApiServer(cluster, crds=generate_crds()) as server:
         path = server.write_kubeconfig(tmp_path / "kubeconfig")
         before = server.requests
         async with await KubeClient.from_kubeconfig(path) as client:
@@ -140,14 +142,14 @@ async def test_in_cluster_configuration_when_there_is_no_kubeconfig(
     service account is used (its token and CA files, here pointed at the REST front's)."""
     import base64
 
-    from rayop import cli_run
+    from rayop.cli import run as cli_run
     from rayop.kube import KubeClient
 
     clock = RealClock()
     cluster = with_ray_kinds(FakeCluster(clock=clock))
     kubelet = KubeletSimulator(cluster, clock=clock, schedule_delay=0.05, start_delay=0.1,
                                ready_delay=0.05)
-    async with ApiServer(cluster) as server:
+    async with ApiServer(cluster, crds=generate_crds()) as server:
         ca = base64.b64decode(server.kubeconfig()["clusters"][0]["cluster"][
             "certificate-authority-data"])
         (tmp_path / "ca.crt").write_bytes(ca)

@@ -21,10 +21,11 @@ from typing import Any
 
 import pytest
 
-from rayop.client import ClusterClient, Kind, Obj, WatchEvent
-from rayop.clock import Clock, RealClock, VirtualClock, timeout
-from rayop.errors import Cause, NotFound
 from rayop.fakes.cluster import FakeCluster
+from rayop.ray.crds import generate_crds
+from rayop.runtime.client import ClusterClient, Kind, Obj, WatchEvent
+from rayop.runtime.clock import Clock, RealClock, VirtualClock, timeout
+from rayop.runtime.errors import Cause, NotFound
 
 WIDGET = Kind("test.rayop.dev", "v1", "Widget", "widgets")
 """The test CRD kind: any spec, ``spec.size`` an integer >= 0, a status subresource."""
@@ -188,7 +189,7 @@ async def http_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]
     clock = RealClock()
     fake = FakeCluster(clock=clock, seed=1, history=1000, bookmark_interval=1.0)
     fake.register_kind(WIDGET, validator=widget_causes)
-    async with ApiServer(fake, tls=False) as server:
+    async with ApiServer(fake, crds=generate_crds(), tls=False) as server:
         path = server.write_kubeconfig(request.getfixturevalue("tmp_path") / "kubeconfig")
         client = await KubeClient.from_kubeconfig(path)
         try:

@@ -10,7 +10,7 @@ import pytest_asyncio
 from cluster_backends import BACKENDS, WIDGET_CRD, Backend
 from realapi.crds import add_session_crd
 
-from rayop.client import NAMESPACE
+from rayop.runtime.client import NAMESPACE
 
 add_session_crd(WIDGET_CRD)  # installed with the real API server, before its garbage collector
 

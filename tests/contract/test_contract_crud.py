@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from cluster_backends import WIDGET, Backend, widget
 
-from rayop.client import CONFIGMAP, NAMESPACE, Kind
-from rayop.errors import AlreadyExists, Invalid, NotFound, ServerError
+from rayop.runtime.client import CONFIGMAP, NAMESPACE, Kind
+from rayop.runtime.errors import AlreadyExists, Invalid, NotFound, ServerError
 
 
 async def test_create_sets_server_fields(backend: Backend) -> None:

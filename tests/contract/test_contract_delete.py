@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from cluster_backends import WIDGET, Backend, owned_by, widget
 
-from rayop.client import CONFIGMAP, NAMESPACE, Preconditions, PropagationPolicy
-from rayop.errors import Conflict, Invalid, NotFound
+from rayop.runtime.client import CONFIGMAP, NAMESPACE, Preconditions, PropagationPolicy
+from rayop.runtime.errors import Conflict, Invalid, NotFound
 
 
 async def test_delete_without_finalizers_removes_at_once(backend: Backend) -> None:

@@ -12,9 +12,17 @@ from typing import Any
 import pytest
 from cluster_backends import WIDGET, Backend, owned_by, widget
 
-from rayop.client import CONFIGMAP, LEASE, NAMESPACE, POD, SERVICE, PatchType, PropagationPolicy
-from rayop.clock import timeout
-from rayop.errors import BadRequest, Invalid, UnsupportedMediaType
+from rayop.runtime.client import (
+    CONFIGMAP,
+    LEASE,
+    NAMESPACE,
+    POD,
+    SERVICE,
+    PatchType,
+    PropagationPolicy,
+)
+from rayop.runtime.clock import timeout
+from rayop.runtime.errors import BadRequest, Invalid, UnsupportedMediaType
 
 NAME_REGEX = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 

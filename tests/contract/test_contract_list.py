@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cluster_backends import WIDGET, Backend, widget
 
-from rayop.client import CONFIGMAP
+from rayop.runtime.client import CONFIGMAP
 
 
 async def _names(backend: Backend, **kwargs: object) -> list[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from cluster_backends import WIDGET, Backend, widget
 
-from rayop.client import CONFIGMAP, Obj, PatchType
-from rayop.errors import Conflict, Invalid
+from rayop.runtime.client import CONFIGMAP, Obj, PatchType
+from rayop.runtime.errors import Conflict, Invalid
 
 
 async def _make(backend: Backend, **spec: object) -> Obj:

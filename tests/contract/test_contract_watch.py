@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from cluster_backends import WIDGET, Backend, widget
 
-from rayop.client import CONFIGMAP, WatchEvent
-from rayop.errors import Gone
+from rayop.runtime.client import CONFIGMAP, WatchEvent
+from rayop.runtime.errors import Gone
 
 
 @contextlib.asynccontextmanager

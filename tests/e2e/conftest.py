@@ -10,7 +10,7 @@ import pytest_asyncio
 from e2e_backends import E2E_BACKENDS, E2EBackend
 from e2e_harness import Operator
 
-from rayop.client import NAMESPACE
+from rayop.runtime.client import NAMESPACE
 
 
 @pytest_asyncio.fixture(params=sorted(E2E_BACKENDS))

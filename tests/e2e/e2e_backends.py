@@ -1,7 +1,8 @@
 """Backends of the end-to-end suite: where the operator's API server lives.
 
 Each entry of ``E2E_BACKENDS`` is an async context manager that yields an :class:`E2EBackend`:
-a factory of :class:`~rayop.client.ClusterClient` s (the manager, the kubelet simulator and the
+a factory of :class:`~rayop.runtime.client.ClusterClient` s (the manager, the kubelet simulator and
+the
 test each get their own, as separate processes would), the clock they run on, and a fresh
 namespace for the test. Adding a backend (a real API server, say) is one function and one line.
 """
@@ -17,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from rayop.client import ClusterClient
-from rayop.clock import Clock, RealClock
 from rayop.fakes.cluster import FakeCluster
-from rayop.fakes.env import with_ray_kinds
+from rayop.ray.crds import generate_crds
+from rayop.ray.fakes import with_ray_kinds
+from rayop.runtime.client import ClusterClient
+from rayop.runtime.clock import Clock, RealClock
 
 _namespaces = itertools.count(1)
 
@@ -62,7 +64,7 @@ async def http_backend(request: pytest.FixtureRequest) -> AsyncIterator[E2EBacke
     clock = RealClock()
     fake = with_ray_kinds(FakeCluster(clock=clock, seed=3))
     tmp: Path = request.getfixturevalue("tmp_path")
-    async with ApiServer(fake) as server:
+    async with ApiServer(fake, crds=generate_crds()) as server:
         path = server.write_kubeconfig(tmp / "kubeconfig")
 
         async def connect() -> ClusterClient:

@@ -17,14 +17,14 @@ from typing import Any
 import yaml
 from e2e_backends import E2EBackend
 
-from rayop.client import ClusterClient, Kind, Obj
-from rayop.clock import timeout
-from rayop.errors import NotFound
-from rayop.fakes.dashboard import FakeDashboards
-from rayop.fakes.dashboard_state import AppScript, JobScript
 from rayop.fakes.kubelet import KubeletSimulator
-from rayop.manager import Manager, ManagerOptions
-from rayop.operator import OperatorOptions, add_ray_controllers
+from rayop.operator.controllers import OperatorOptions, add_ray_controllers
+from rayop.ray.fakes.dashboard import FakeDashboards
+from rayop.ray.fakes.dashboard_state import AppScript, JobScript
+from rayop.runtime.client import ClusterClient, Kind, Obj
+from rayop.runtime.clock import timeout
+from rayop.runtime.errors import NotFound
+from rayop.runtime.manager import Manager, ManagerOptions
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
 
@@ -81,7 +81,7 @@ class Operator:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         if self.manager is not None and self._task is not None:
-            self.manager.stop()
+            self.manager.request_stop()
             await self._task
         if self.kubelet is not None:
             await self.kubelet.stop()

@@ -11,8 +11,9 @@ import contextlib
 
 from e2e_harness import Operator, example
 
-from rayop.client import ENDPOINTS, POD, RAYCLUSTER, RAYJOB, RAYSERVICE, SERVICE
 from rayop.fakes.kubelet import ready_endpoints
+from rayop.ray.kinds import RAYCLUSTER, RAYJOB, RAYSERVICE
+from rayop.runtime.client import ENDPOINTS, POD, SERVICE
 
 SERVICE_NAME = "rayservice-sample"
 

@@ -17,11 +17,12 @@ import aiohttp
 import orjson
 from realapi.cluster import RealApiServer
 
-from rayop.client import RAYJOB
-from rayop.clock import RealClock
 from rayop.fakes.apiserver import ApiServer
 from rayop.fakes.cluster import FakeCluster
-from rayop.resources.schema import schema_validator
+from rayop.ray.crds import generate_crds
+from rayop.ray.kinds import RAYJOB
+from rayop.ray.resources.schema import schema_validator
+from rayop.runtime.clock import RealClock
 
 JOB = {"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": {"name": "j"},
        "spec": {"entrypoint": "python main.py"}}
@@ -80,7 +81,7 @@ async def test_errors_and_statuses_match_the_real_server(real_apiserver: RealApi
     real = await answers(real_apiserver.url, real_apiserver.token, ctx, ns)
     fake = FakeCluster(clock=RealClock())
     fake.register_kind(RAYJOB, validator=schema_validator(RAYJOB))
-    async with ApiServer(fake, tls=False) as server:
+    async with ApiServer(fake, crds=generate_crds(), tls=False) as server:
         ours = await answers(server.url, server.token, None, ns)
     compared = [(m, p) for m, p, _, extra in requests(ns) if extra != "created"]
     assert len(real) == len(ours) == len(compared)

@@ -16,9 +16,11 @@ import pytest
 import pytest_asyncio
 from kubectl_tool import KUBECTL, SPEED, Kubectl
 
-from rayop.clock import VirtualClock
-from rayop.fakes.apiserver import ApiServer, pace
-from rayop.fakes.env import FakeEnv
+from rayop.cli.devserver import pace
+from rayop.fakes.apiserver import ApiServer
+from rayop.ray.crds import generate_crds
+from rayop.runtime.clock import VirtualClock
+from rayop.testing.env import FakeEnv
 
 
 @pytest_asyncio.fixture
@@ -30,7 +32,7 @@ async def kubectl(tmp_path: Path) -> AsyncIterator[Kubectl]:
     async with FakeEnv(seed=9, clock=clock) as env:
         pacer = asyncio.get_running_loop().create_task(pace(clock, speed=SPEED))
         try:
-            async with ApiServer(env.cluster) as server:
+            async with ApiServer(env.cluster, crds=generate_crds()) as server:
                 path = server.write_kubeconfig(tmp_path / "kubeconfig")
                 yield Kubectl(path, env, server)
         finally:

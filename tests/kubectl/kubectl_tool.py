@@ -12,7 +12,7 @@ from pathlib import Path
 from polling import eventually
 
 from rayop.fakes.apiserver import ApiServer
-from rayop.fakes.env import FakeEnv
+from rayop.testing.env import FakeEnv
 
 KUBECTL = os.environ.get("RAYOP_KUBECTL_BIN") or shutil.which("kubectl")
 """The kubectl to run: ``$RAYOP_KUBECTL_BIN``, else the first on PATH."""

@@ -18,7 +18,8 @@ import pytest
 import yaml
 from kubectl_tool import KUBECTL, Kubectl
 
-from rayop.client import POD, RAYCLUSTER, SERVICE
+from rayop.ray.kinds import RAYCLUSTER
+from rayop.runtime.client import POD, SERVICE
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
 CRDS = Path(__file__).resolve().parents[2] / "deploy" / "crds"
@@ -119,7 +120,7 @@ async def test_rayop_dev_writes_a_kubeconfig_kubectl_can_use(tmp_path: Path) -> 
     empty = tmp_path / "manifests"
     empty.mkdir()
     dev = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rayop.cli", "dev", str(empty), "--keep-running",
+        sys.executable, "-m", "rayop.cli.main", "dev", str(empty), "--keep-running",
         "--write-kubeconfig", str(config), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert dev.stdout is not None

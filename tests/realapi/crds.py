@@ -35,7 +35,7 @@ def add_session_crd(crd: dict[str, Any]) -> None:
 
 def session_crds() -> list[dict[str, Any]]:
     """rayop's CRDs plus every CRD given to :func:`add_session_crd`."""
-    from rayop.crds import generate_crds
+    from rayop.ray.crds import generate_crds
 
     return [*generate_crds(), *_SESSION_CRDS.values()]
 
@@ -59,7 +59,7 @@ def install_crds(
 
 def install_rayop_crds(server: RealApiServer) -> list[str]:
     """Install rayop's own CRDs (RayCluster, RayJob, RayService), generated from its models."""
-    from rayop.crds import generate_crds
+    from rayop.ray.crds import generate_crds
 
     return install_crds(server, generate_crds())
 

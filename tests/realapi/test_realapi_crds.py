@@ -1,6 +1,7 @@
 """rayop's CRDs on the real kube-apiserver: every example accepted or rejected exactly as the fake.
 
-The fake cluster checks ray.io objects with :func:`rayop.resources.schema.schema_validator`, which
+The fake cluster checks ray.io objects with :func:`rayop.ray.resources.schema.schema_validator`,
+which
 claims to accept exactly what a real API server with rayop's CRDs accepts. Each case here is
 created through rayop's ``KubeClient`` on the real server and on a ``FakeCluster`` with that
 validator, and the two outcomes must be equal: both store it (with the same spec, nothing pruned
@@ -27,12 +28,13 @@ from typing import Any
 import pytest
 import yaml
 
-from rayop.client import NAMESPACE, RAYCLUSTER, RAYJOB, RAYSERVICE, Kind, Obj
-from rayop.errors import AlreadyExists, Invalid
 from rayop.fakes.cluster import FakeCluster
-from rayop.fakes.env import with_ray_kinds
 from rayop.kube import KubeClient
-from rayop.resources.schema import openapi_schema
+from rayop.ray.fakes import with_ray_kinds
+from rayop.ray.kinds import RAYCLUSTER, RAYJOB, RAYSERVICE
+from rayop.ray.resources.schema import openapi_schema
+from rayop.runtime.client import NAMESPACE, Kind, Obj
+from rayop.runtime.errors import AlreadyExists, Invalid
 from realapi.cluster import RealApiServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -18,9 +18,9 @@ import aiohttp
 import pytest
 import yaml
 
-from rayop.client import CONFIGMAP, NAMESPACE
-from rayop.errors import NotFound
 from rayop.kube import KubeClient
+from rayop.runtime.client import CONFIGMAP, NAMESPACE
+from rayop.runtime.errors import NotFound
 from realapi.cluster import RealApiServer, kube_version
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"

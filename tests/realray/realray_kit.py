@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 
-from rayop.dashboard import DashboardAddress
-from rayop.dashboard_http import HttpDashboardClient
+from rayop.ray.dashboard import DashboardAddress
+from rayop.ray.dashboard_http import HttpDashboardClient
 
 RAY_ADDRESS = os.environ.get("RAYOP_TEST_RAY_ADDRESS", "")
 SERVE_PORT = int(os.environ.get("RAYOP_TEST_SERVE_PORT", "8000"))
 
 
 class OneRayHead:
-    """A :class:`~rayop.dashboard.DashboardProvider` answering every cluster with one real head."""
+    """A :class:`~rayop.ray.dashboard.DashboardProvider` answering every cluster with one real
+    head."""
 
     def __init__(self, address: str, serve_port: int) -> None:
         self.client = HttpDashboardClient(DashboardAddress.at(address, serve_port=serve_port),

@@ -13,9 +13,10 @@ import aiohttp
 import pytest_asyncio
 from realray_kit import RAY_ADDRESS, SERVE_PORT, OneRayHead
 
-from rayop.client import RAYJOB, RAYSERVICE, Obj
-from rayop.fakes.env import FakeEnv
-from rayop.operator import OperatorOptions
+from rayop.operator.controllers import OperatorOptions
+from rayop.ray.kinds import RAYJOB, RAYSERVICE
+from rayop.runtime.client import Obj
+from rayop.testing.env import FakeEnv
 
 FAST_KUBELET = {"schedule_delay": 0.1, "start_delay": 0.3, "ready_delay": 0.1}
 HEAD: Obj = {

@@ -9,8 +9,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from rayop.client import EVENT, POD, Kind, Obj
-from rayop.fakes.env import FakeEnv
+from rayop.runtime.client import EVENT, POD, Kind, Obj
+from rayop.testing.env import FakeEnv
 
 
 async def run_for(env: FakeEnv, seconds: float, on_step: Callable[[], None] | None = None,

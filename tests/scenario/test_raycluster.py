@@ -14,11 +14,12 @@ import pytest
 import yaml
 from scenario_kit import StatusLog, condition, events, names, pods_of, reasons, run_for
 
-from rayop.client import ENDPOINTS, POD, RAYCLUSTER, SERVICE, Obj
-from rayop.errors import ApiError, ServerError
-from rayop.fakes.env import FakeEnv
 from rayop.fakes.faults import FaultPlan
 from rayop.fakes.kubelet import PodScript
+from rayop.ray.kinds import RAYCLUSTER
+from rayop.runtime.client import ENDPOINTS, POD, SERVICE, Obj
+from rayop.runtime.errors import ApiError, ServerError
+from rayop.testing.env import FakeEnv
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SAMPLE: Obj = yaml.safe_load((EXAMPLES / "manifests" / "raycluster-sample.yaml").read_text())

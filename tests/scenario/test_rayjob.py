@@ -28,15 +28,16 @@ from scenario_kit import (
     version,
 )
 
-from rayop.client import POD, RAYCLUSTER, RAYJOB, SERVICE, Obj
-from rayop.clock import parse_time
-from rayop.dashboard import JobStatus, JobSubmission
-from rayop.errors import ApiError, Conflict, Invalid, ServerError
-from rayop.fakes.dashboard import FakeDashboard, Fault
-from rayop.fakes.env import FakeEnv
 from rayop.fakes.faults import FaultPlan
 from rayop.fakes.kubelet import PodScript
-from rayop.operator import OperatorOptions
+from rayop.operator.controllers import OperatorOptions
+from rayop.ray.dashboard import JobStatus, JobSubmission
+from rayop.ray.fakes.dashboard import FakeDashboard, Fault
+from rayop.ray.kinds import RAYCLUSTER, RAYJOB
+from rayop.runtime.client import POD, SERVICE, Obj
+from rayop.runtime.clock import parse_time
+from rayop.runtime.errors import ApiError, Conflict, Invalid, ServerError
+from rayop.testing.env import FakeEnv
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NAME = "job"

@@ -18,16 +18,17 @@ import pytest
 import yaml
 from scenario_kit import StatusLog, pods_of
 
-from rayop.client import ENDPOINTS, EVENT, POD, RAYCLUSTER, RAYSERVICE, SERVICE, Obj
-from rayop.clock import parse_time
-from rayop.dashboard import ServeApplicationStatus
-from rayop.errors import ApiError, Conflict, ServerError
-from rayop.fakes.dashboard import FakeDashboard
-from rayop.fakes.env import FakeEnv
 from rayop.fakes.faults import FaultPlan
 from rayop.fakes.kubelet import PodScript, ready_endpoints
-from rayop.reconcilers.rayservice import DELETE_AFTER_ANNOTATION
-from rayop.reconcilers.rayservice_hash import NUM_WORKER_GROUPS_ANNOTATION
+from rayop.ray.dashboard import ServeApplicationStatus
+from rayop.ray.fakes.dashboard import FakeDashboard
+from rayop.ray.kinds import RAYCLUSTER, RAYSERVICE
+from rayop.reconcilers.rayservice.hash import NUM_WORKER_GROUPS_ANNOTATION
+from rayop.reconcilers.rayservice.reconciler import DELETE_AFTER_ANNOTATION
+from rayop.runtime.client import ENDPOINTS, EVENT, POD, SERVICE, Obj
+from rayop.runtime.clock import parse_time
+from rayop.runtime.errors import ApiError, Conflict, ServerError
+from rayop.testing.env import FakeEnv
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SAMPLE: Obj = yaml.safe_load((EXAMPLES / "manifests" / "rayservice-sample.yaml").read_text())

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from rayop.client import CONFIGMAP, POD, RAYCLUSTER, RAYJOB, Obj
-from rayop.clock import VirtualClock
 from rayop.fakes.cluster import FakeCluster
 from rayop.fakes.kubelet import KubeletSimulator
-from rayop.manager import Manager
-from rayop.reconcile import Request, Result
+from rayop.ray.kinds import RAYCLUSTER, RAYJOB
+from rayop.runtime.client import CONFIGMAP, POD, Obj
+from rayop.runtime.clock import VirtualClock
+from rayop.runtime.manager import Manager
+from rayop.runtime.reconcile import Request, Result
 from rayop.testing import (
     InvariantViolation,
     LinkState,

@@ -21,8 +21,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rayop.client import Kind, ListResult, Obj, WatchEvent
-from rayop.clock import Clock
+from rayop.runtime.client import Kind, ListResult, Obj, WatchEvent
+from rayop.runtime.clock import Clock
 
 
 @dataclass(frozen=True)

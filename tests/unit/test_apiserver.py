@@ -14,13 +14,15 @@ import pytest
 from kube_server import StepClock
 from polling import eventually
 
-from rayop.client import CONFIGMAP, EVENT, NAMESPACE, POD, RAYJOB, SERVICE, Kind
-from rayop.clock import RealClock
-from rayop.errors import Gone
 from rayop.fakes.apiserver import ApiServer, human_duration, strategic_merge
 from rayop.fakes.cluster import FakeCluster
 from rayop.kube import KubeClient
-from rayop.resources.schema import schema_validator
+from rayop.ray.crds import generate_crds
+from rayop.ray.kinds import RAYJOB
+from rayop.ray.resources.schema import schema_validator
+from rayop.runtime.client import CONFIGMAP, EVENT, NAMESPACE, POD, SERVICE, Kind
+from rayop.runtime.clock import RealClock
+from rayop.runtime.errors import Gone
 
 JOB = {"apiVersion": "ray.io/v1", "kind": "RayJob",
        "metadata": {"name": "j", "namespace": "default"},
@@ -68,7 +70,8 @@ async def fake() -> FakeCluster:
 
 @pytest.fixture
 async def api(fake: FakeCluster) -> AsyncIterator[Api]:
-    async with ApiServer(fake, tls=False) as server, aiohttp.ClientSession() as session:
+    async with (ApiServer(fake, crds=generate_crds(), tls=False) as server,
+                aiohttp.ClientSession() as session):
         yield Api(server, session)
 
 
@@ -143,7 +146,7 @@ async def test_watch_streams_events_and_ends_with_a_410_error_when_too_old(
         assert [orjson.loads(line)["type"] for line in lines] == ["ADDED"]
     small = FakeCluster(clock=RealClock(), history=2)
     small.register_kind(RAYJOB)
-    async with ApiServer(small, tls=False) as server:
+    async with ApiServer(small, crds=generate_crds(), tls=False) as server:
         for i in range(4):
             await small.create(RAYJOB, {**JOB, "metadata": {"name": f"j{i}"}},
                                namespace="default")
@@ -256,7 +259,7 @@ async def test_put_checks_the_name_and_writes_status_only_on_status(api: Api) ->
 
 
 async def test_tls_and_the_kubeconfig_that_trusts_it(fake: FakeCluster, tmp_path: Any) -> None:
-    async with ApiServer(fake) as server:
+    async with ApiServer(fake, crds=generate_crds()) as server:
         assert server.url.startswith("https://127.0.0.1:")
         path = server.write_kubeconfig(tmp_path / "kc")
         assert oct(path.stat().st_mode & 0o777) == "0o600"
@@ -374,7 +377,7 @@ async def test_creating_a_crd_serves_its_kind(api: Api) -> None:
 
 
 async def test_applying_rayops_crds_keeps_their_validation(api: Api) -> None:
-    from rayop.crds import generate_crd
+    from rayop.ray.crds import generate_crd
 
     crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
     assert (await api.call("POST", crds, body=generate_crd(RAYJOB)))[0] == 201

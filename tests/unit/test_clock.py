@@ -3,7 +3,8 @@ import time
 
 import pytest
 
-from rayop import VirtualClock, timeout
+from rayop import VirtualClock
+from rayop.runtime.clock import timeout
 
 
 async def test_advance_fires_timers_in_deadline_order() -> None:

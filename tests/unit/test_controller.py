@@ -9,7 +9,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from rayop import Controller, Request, Result, TerminalError, VirtualClock
-from rayop.metrics import ControllerMetrics
+from rayop.runtime.metrics import ControllerMetrics
 
 A = Request("ns", "a")
 B = Request("ns", "b")

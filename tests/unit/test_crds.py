@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from rayop.cli import main
-from rayop.crds import crd_file_name, dump_crd, generate_crds
+from rayop.cli.main import main
+from rayop.ray.crds import crd_file_name, dump_crd, generate_crds
 
 COMMITTED = Path(__file__).resolve().parents[2] / "deploy" / "crds"
 CRDS = generate_crds()

@@ -13,8 +13,9 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from rayop.dashboard import (
+from rayop.ray.dashboard import (
     DashboardAddress,
+    DashboardError,
     DashboardLocator,
     DeploymentStatus,
     JobAlreadySubmitted,
@@ -22,8 +23,7 @@ from rayop.dashboard import (
     JobSubmission,
     ServeApplicationStatus,
 )
-from rayop.dashboard_http import HttpDashboardClient, HttpDashboards, dashboard_for
-from rayop.errors import DashboardError
+from rayop.ray.dashboard_http import HttpDashboardClient, HttpDashboards, dashboard_for
 
 DUPLICATE_BODY = (
     "Traceback (most recent call last):\n"

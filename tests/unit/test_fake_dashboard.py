@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from rayop.clock import VirtualClock
-from rayop.dashboard import (
+from rayop.ray.dashboard import (
     DashboardClient,
+    DashboardError,
     DashboardProvider,
     DeploymentStatus,
     JobAlreadySubmitted,
@@ -16,8 +16,8 @@ from rayop.dashboard import (
     JobSubmission,
     ServeApplicationStatus,
 )
-from rayop.errors import DashboardError
-from rayop.fakes.dashboard import FakeDashboard, FakeDashboards, JobScript
+from rayop.ray.fakes.dashboard import FakeDashboard, FakeDashboards, JobScript
+from rayop.runtime.clock import VirtualClock
 
 
 @pytest.fixture

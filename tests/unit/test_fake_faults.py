@@ -10,13 +10,21 @@ from typing import Any
 
 import orjson
 import pytest
-import pytest_asyncio
 
-from rayop.client import CONFIGMAP, RAYJOB, Obj, PatchType, PropagationPolicy, WatchEvent
-from rayop.clock import VirtualClock
-from rayop.errors import ApiError, Conflict, Gone, NotFound, ServerError, Timeout, TooManyRequests
 from rayop.fakes.cluster import FakeCluster
 from rayop.fakes.faults import FaultPlan
+from rayop.ray.kinds import RAYJOB
+from rayop.runtime.client import CONFIGMAP, Obj, PatchType, PropagationPolicy, WatchEvent
+from rayop.runtime.clock import VirtualClock
+from rayop.runtime.errors import (
+    ApiError,
+    Conflict,
+    Gone,
+    NotFound,
+    ServerError,
+    Timeout,
+    TooManyRequests,
+)
 
 NS = "default"
 
@@ -24,12 +32,6 @@ NS = "default"
 def job(name: str, **spec: Any) -> Obj:
     return {"metadata": {"name": name}, "spec": spec or {"entrypoint": "python main.py"}}
 
-
-@pytest_asyncio.fixture
-async def clock() -> AsyncIterator[VirtualClock]:
-    clock = VirtualClock(auto_advance=True)
-    yield clock
-    await clock.aclose()
 
 
 def make(clock: VirtualClock, plan: FaultPlan | None = None, **kwargs: Any) -> FakeCluster:

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from scripted_client import obj
 
-from rayop.client import NAMESPACE, RAYCLUSTER, RAYJOB
-from rayop.handlers import (
+from rayop.ray.kinds import RAYCLUSTER, RAYJOB
+from rayop.runtime.client import NAMESPACE
+from rayop.runtime.handlers import (
     EnqueueHandler,
     Event,
     Predicate,
@@ -24,7 +25,7 @@ from rayop.handlers import (
     or_,
     resource_version_changed,
 )
-from rayop.reconcile import Request
+from rayop.runtime.reconcile import Request
 
 
 def o(rv: int = 1, gen: int = 1, labels: dict[str, str] | None = None,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,15 +19,15 @@ from scripted_client import (
     obj,
 )
 
-from rayop.client import CONFIGMAP, NAMESPACE, POD, ListResult, Obj
-from rayop.clock import VirtualClock
-from rayop.errors import Gone, ServerError, TooManyRequests
 from rayop.fakes.cluster import FakeCluster
 from rayop.fakes.faults import FaultPlan
-from rayop.handlers import EnqueueHandler, enqueue_self
-from rayop.informer import FuncHandler, Informer
-from rayop.reconcile import Request
-from rayop.sharedinformers import SharedInformers
+from rayop.runtime.client import CONFIGMAP, NAMESPACE, POD, ListResult, Obj
+from rayop.runtime.clock import VirtualClock
+from rayop.runtime.errors import Gone, ServerError, TooManyRequests
+from rayop.runtime.handlers import EnqueueHandler, enqueue_self
+from rayop.runtime.informer import FuncHandler, Informer
+from rayop.runtime.reconcile import Request
+from rayop.runtime.sharedinformers import SharedInformers
 
 
 class Recorder:
@@ -50,12 +49,6 @@ class Recorder:
     def on_delete(self, o: Obj) -> None:
         self.calls.append(("delete", self._id(o)))
 
-
-@pytest.fixture
-async def clock() -> AsyncIterator[VirtualClock]:
-    c = VirtualClock(auto_advance=True)
-    yield c
-    await c.aclose()
 
 
 def make(client: ScriptedClient, clock: VirtualClock, **kw: Any) -> Informer:
@@ -281,7 +274,7 @@ async def test_handler_added_after_sync_hears_of_existing_objects(clock: Virtual
     client = ScriptedClient(clock, lists=[ListResult([obj("b", 2), obj("a", 1)], "2")])
     informer = make(client, clock)
     informer.start()
-    await informer.wait_synced()
+    await informer.wait_for_sync()
     rec = Recorder()
     informer.add_handler(rec)
     await informer.stop()
@@ -395,7 +388,7 @@ async def test_waiting_for_a_write_to_reach_a_lagging_cache(clock: VirtualClock)
                             watches=[[Pause(3), added(obj("child", 11))]])
     informer = make(client, clock)
     informer.start()
-    await informer.wait_synced()
+    await informer.wait_for_sync()
     store = informer.store
     assert not await store.wait_for_version("default", "child", "11", timeout=2, clock=clock)
     assert await store.wait_for_version("default", "child", "11", timeout=5, clock=clock)
@@ -451,7 +444,7 @@ async def test_fake_cluster_changes_flow_to_store_and_queue(clock: VirtualClock)
     informer.add_handler(rec)
     informer.add_handler(EnqueueHandler(queue, enqueue_self))
     informer.start()
-    await informer.wait_synced()
+    await informer.wait_for_sync()
     await fake.create(CONFIGMAP, cm("c"), namespace="default")
     await fake.patch(CONFIGMAP, "a", {"data": {"v": "2"}}, namespace="default")
     await fake.delete(CONFIGMAP, "b", namespace="default")
@@ -469,7 +462,7 @@ async def test_fake_cluster_dropped_watch_resumes_without_relist(clock: VirtualC
     fake = FakeCluster(clock=clock, seed=3, faults=plan)
     informer = Informer(fake, CONFIGMAP, clock=clock, namespace="default", rng=random.Random(1))
     informer.start()
-    await informer.wait_synced()
+    await informer.wait_for_sync()
     for i in range(5):
         await fake.create(CONFIGMAP, cm(f"x{i}"), namespace="default")
     await settle(informer, fake, clock)
@@ -489,7 +482,7 @@ async def test_fake_cluster_resume_after_history_expired_relists(clock: VirtualC
     rec = Recorder()
     informer.add_handler(rec)
     informer.start()
-    await informer.wait_synced()
+    await informer.wait_for_sync()
     await informer.stop()
     # While the informer is away, more changes than the fake's history holds.
     await fake.delete(CONFIGMAP, "a", namespace="default")
@@ -519,7 +512,7 @@ async def test_fake_cluster_gone_mid_stream_delivers_what_vanished(clock: Virtua
     rec = Recorder()
     informer.add_handler(rec)
     informer.start()
-    await informer.wait_synced()
+    await informer.wait_for_sync()
     await fake.create(CONFIGMAP, cm("x"), namespace="default")  # delivered
     await fake.delete(CONFIGMAP, "a", namespace="default")  # the stream answers Gone
     await fake.patch(CONFIGMAP, "b", {"data": {"v": "2"}}, namespace="default")
@@ -537,7 +530,7 @@ async def test_fake_cluster_label_scope_and_bookmarks(clock: VirtualClock) -> No
     informer = Informer(fake, CONFIGMAP, clock=clock, label_selector="app=ray",
                         rng=random.Random(1))
     informer.start()
-    await informer.wait_synced()
+    await informer.wait_for_sync()
     assert contents(informer) == [("in", "1")]
     await fake.patch(CONFIGMAP, "in", {"metadata": {"labels": {"app": None}}},
                      namespace="default")  # leaves the scope: DELETED for the informer
@@ -557,7 +550,7 @@ async def test_fake_cluster_throttled_list_honours_retry_after(clock: VirtualClo
     fake = FakeCluster(clock=clock, seed=7, faults=plan)
     informer = Informer(fake, CONFIGMAP, clock=clock, rng=random.Random(1))
     informer.start()
-    await informer.wait_synced()
+    await informer.wait_for_sync()
     assert clock.monotonic() == pytest.approx(5.0)
     await informer.stop()
     assert informer.statistics().list_errors == 1

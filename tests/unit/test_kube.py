@@ -15,16 +15,18 @@ import pytest
 from kube_server import KubeServer, StepClock, status_body
 from kubernetes_asyncio.client import ApiClient, Configuration
 
-from rayop.client import (
+from rayop.kube import KubeClient, KubeConfigError, RetryPolicy
+from rayop.kube.config import open_api_client
+from rayop.ray.kinds import RAYJOB
+from rayop.runtime.client import (
     NAMESPACE,
     POD,
-    RAYJOB,
     ClusterClient,
     PatchType,
     Preconditions,
     PropagationPolicy,
 )
-from rayop.errors import (
+from rayop.runtime.errors import (
     AlreadyExists,
     ApiError,
     BadRequest,
@@ -37,8 +39,6 @@ from rayop.errors import (
     Timeout,
     TooManyRequests,
 )
-from rayop.kube import KubeClient, KubeConfigError, RetryPolicy
-from rayop.kube.config import open_api_client
 
 JOB_PATH = "/apis/ray.io/v1/namespaces/ns/rayjobs"
 

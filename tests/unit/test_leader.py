@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from rayop import (
-    CONFIGMAP,
-    LEASE,
     Cache,
     ClusterClient,
     LeaderElectionConfig,
-    LeaderElectionLost,
-    LeaderElector,
     Manager,
     ManagerOptions,
     Obj,
@@ -24,18 +20,14 @@ from rayop import (
     Result,
     VirtualClock,
 )
-from rayop.errors import ServerError
 from rayop.fakes import FakeCluster, FaultPlan
+from rayop.runtime.client import CONFIGMAP, LEASE
+from rayop.runtime.errors import ServerError
+from rayop.runtime.leader import LeaderElectionLost, LeaderElector
 
 NS = "default"
 LEASE_NAME = "rayop-leader"
 
-
-@pytest.fixture
-async def clock() -> AsyncIterator[VirtualClock]:
-    c = VirtualClock(auto_advance=True)
-    yield c
-    await c.aclose()
 
 
 def config(identity: str, **kw: Any) -> LeaderElectionConfig:

@@ -12,44 +12,31 @@ import pytest
 import yaml
 
 from rayop import (
-    CONFIGMAP,
-    EVENT,
-    NAMESPACE,
-    POD,
-    RAYCLUSTER,
-    RAYJOB,
-    SECRET,
     Cache,
-    CacheSyncTimeout,
     ClusterClient,
     Controller,
     EventRecorder,
     Kind,
     Manager,
     ManagerOptions,
-    MultiNamespaceInformer,
     Obj,
-    OperatorOptions,
     Request,
     Result,
-    SharedInformers,
     VirtualClock,
     WatchEvent,
-    add_ray_controllers,
     enqueue_owner,
     enqueue_self,
 )
-from rayop.errors import Forbidden
-from rayop.fakes import FakeCluster, FakeEnv, FaultPlan
+from rayop.fakes import FakeCluster, FaultPlan
+from rayop.operator.controllers import OperatorOptions, add_ray_controllers
+from rayop.ray.kinds import RAY_KINDS, RAYCLUSTER, RAYJOB
+from rayop.runtime.client import CONFIGMAP, EVENT, NAMESPACE, POD, SECRET
+from rayop.runtime.errors import Forbidden
+from rayop.runtime.sharedinformers import CacheSyncTimeout, MultiNamespaceInformer, SharedInformers
+from rayop.testing.env import FakeEnv
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "examples" / "manifests"
 
-
-@pytest.fixture
-async def clock() -> AsyncIterator[VirtualClock]:
-    c = VirtualClock(auto_advance=True)
-    yield c
-    await c.aclose()
 
 
 def cm(name: str, namespace: str = "default", **labels: str) -> Obj:
@@ -101,7 +88,7 @@ async def running(manager: Manager) -> AsyncIterator[asyncio.Task[None]]:
     try:
         yield task
     finally:
-        manager.stop()
+        manager.request_stop()
         with contextlib.suppress(Exception):
             await task
 
@@ -147,7 +134,7 @@ async def test_writes_in_a_watched_namespace_are_tracked_and_others_are_not(
     manager = Manager(cluster, clock=clock, options=ManagerOptions(namespaces=("a", "b")))
     manager.informer(CONFIGMAP)
     async with running(manager):
-        from rayop.cache import current_request
+        from rayop.runtime.cache import current_request
 
         request = Request("a", "owner")
         token = current_request.set(request)
@@ -163,7 +150,8 @@ async def test_writes_in_a_watched_namespace_are_tracked_and_others_are_not(
 async def test_the_label_selector_restricts_the_ray_kinds_only() -> None:
     env = FakeEnv(seed=1)
     env.manager = Manager(env.cluster, clock=env.clock,
-                          options=ManagerOptions(label_selector="team=a"))
+                          options=ManagerOptions(label_selector="team=a",
+                                                 selector_kinds=RAY_KINDS))
     add_ray_controllers(env.manager, env.dashboards, options=OperatorOptions(seed=1))
     assert env.manager.informer(RAYJOB).label_selector == "team=a"
     assert env.manager.informer(RAYCLUSTER).label_selector == "team=a"
@@ -225,7 +213,7 @@ async def test_stop_drains_a_slow_reconcile_within_the_grace_period(
     await cluster.create(CONFIGMAP, cm("queued"), namespace="default")
     await clock.sleep(0)
     stop_at = clock.monotonic()
-    manager.stop()
+    manager.request_stop()
     await task  # returns, does not raise
     stored = await cluster.get(CONFIGMAP, "slow", namespace="default")
     assert (stored["data"].get("done") == "yes") is finished
@@ -480,7 +468,8 @@ async def test_a_selector_that_restricts_none_of_the_controllers_kinds_is_warned
     from structlog.testing import capture_logs
 
     rec = Seen(clock)
-    manager = manager_with(FakeCluster(clock=clock), clock, rec, label_selector="team=a")
+    manager = manager_with(FakeCluster(clock=clock), clock, rec, label_selector="team=a",
+                           selector_kinds=RAY_KINDS)
     assert manager.informer(CONFIGMAP).label_selector is None  # ConfigMap is not a ray.io kind
     with capture_logs() as logs:
         async with running(manager):

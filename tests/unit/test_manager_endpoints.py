@@ -7,8 +7,9 @@ from typing import Any
 
 import aiohttp
 
-from rayop import CONFIGMAP, Manager, Request, Result
+from rayop import Manager, Request, Result
 from rayop.fakes import FakeCluster
+from rayop.runtime.client import CONFIGMAP
 
 
 class GatedLists:
@@ -62,6 +63,6 @@ async def test_readyz_answers_503_until_the_informers_sync_then_200() -> None:
             assert 'workqueue_adds_total{controller="noop",name="noop"} 1.0' in body
             assert 'controller_runtime_max_concurrent_reconciles{controller="noop"} 1.0' in body
     finally:
-        manager.stop()
+        manager.request_stop()
         await run
         await endpoints.stop()

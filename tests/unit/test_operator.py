@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rayop import CONTROLLERS, RAYCLUSTER, RAYJOB, RAYSERVICE, Kind, Obj
-from rayop.fakes import FakeEnv
-from rayop.operator import READS
-from rayop.sharedinformers import ScopedInformer
+from rayop import Kind, Obj
+from rayop.operator.controllers import CONTROLLERS, READS
+from rayop.ray.kinds import RAYCLUSTER, RAYJOB, RAYSERVICE
+from rayop.runtime.sharedinformers import ScopedInformer
+from rayop.testing.env import FakeEnv
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "examples" / "manifests"
 SAMPLES = {

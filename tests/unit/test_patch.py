@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rayop.patch import MalformedPatch, PatchFailed, json_patch, merge_patch
+from rayop.runtime.patch import MalformedPatch, PatchFailed, json_patch, merge_patch
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from rayop.clock import VirtualClock
-from rayop.metrics import WorkQueueMetrics
-from rayop.queue import ShutDown, WorkQueue
-from rayop.ratelimit import ExponentialFailureRateLimiter
+from rayop.runtime.clock import VirtualClock
+from rayop.runtime.metrics import WorkQueueMetrics
+from rayop.runtime.queue import ShutDown, WorkQueue
+from rayop.runtime.ratelimit import ExponentialFailureRateLimiter
 
 
 def drain_ready(q: WorkQueue[str]) -> list[str]:

@@ -2,8 +2,8 @@ from collections.abc import Hashable
 
 import pytest
 
-from rayop.clock import VirtualClock
-from rayop.ratelimit import (
+from rayop.runtime.clock import VirtualClock
+from rayop.runtime.ratelimit import (
     BucketRateLimiter,
     ExponentialFailureRateLimiter,
     MaxOfRateLimiter,

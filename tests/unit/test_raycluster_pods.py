@@ -7,16 +7,16 @@ from decimal import Decimal
 
 import pytest
 
-from rayop.reconcilers.raycluster_pods import (
+from rayop.ray.resources.quantity import parse_quantity, quantity_value
+from rayop.ray.resources.validation import parse_raycluster
+from rayop.reconcilers.raycluster.pods import (
     ULIMIT,
     build_head_pod,
     build_worker_pod,
     probes,
     resource_start_params,
 )
-from rayop.reconcilers.raycluster_status import pod_start_failure
-from rayop.resources.quantity import parse_quantity, quantity_value
-from rayop.resources.validation import parse_raycluster
+from rayop.reconcilers.raycluster.status import pod_start_failure
 
 
 @pytest.mark.parametrize(("text", "exact"), [

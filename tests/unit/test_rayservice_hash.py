@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rayop.reconcilers.rayservice_actions import in_place_spec
-from rayop.reconcilers.rayservice_hash import (
+from rayop.reconcilers.rayservice.actions import in_place_spec
+from rayop.reconcilers.rayservice.hash import (
     HASH_ANNOTATION,
     NUM_WORKER_GROUPS_ANNOTATION,
     ClusterAction,

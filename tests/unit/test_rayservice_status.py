@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from rayop.dashboard import ServeDetails
-from rayop.reconcilers.rayservice_metrics import RayServiceMetrics
-from rayop.reconcilers.rayservice_serve import (
+from rayop.ray.dashboard import ServeDetails
+from rayop.reconcilers.rayservice.metrics import RayServiceMetrics
+from rayop.reconcilers.rayservice.serve import (
     ServeView,
     all_running,
     app_health,
@@ -19,20 +19,20 @@ from rayop.reconcilers.rayservice_serve import (
     serve_label,
     unhealthy_reason,
 )
-from rayop.reconcilers.rayservice_services import (
+from rayop.reconcilers.rayservice.services import (
     build_head_service,
     build_serve_service,
     serve_service_name,
     service_update,
 )
-from rayop.reconcilers.rayservice_status import (
+from rayop.reconcilers.rayservice.status import (
     cluster_entry,
     ready_condition,
     seed_status,
     service_status,
     upgrade_condition,
 )
-from rayop.reconcilers.status_util import merge_patch_between
+from rayop.runtime.status import merge_patch_between
 
 APP_A = {"name": "a", "import_path": "fruit.graph", "route_prefix": "/a"}
 APP_B = {"name": "b", "import_path": "calc.dag", "route_prefix": "/b",
@@ -191,7 +191,7 @@ def test_seed_status(kwargs: dict[str, Any], seed: str) -> None:
 def test_ready_condition_and_service_status(seed: str, ready: bool, reason: str,
                                             service: str) -> None:
     got = ready_condition(seed, reason="Why", message="m")
-    assert got[:2] == (ready, reason)
+    assert (got.type, got.status, got.reason) == ("Ready", ready, reason)
     assert service_status(seed) == service
 
 

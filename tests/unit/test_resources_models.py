@@ -12,18 +12,9 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from rayop.resources import (
-    MODELS,
-    RayJob,
-    RayService,
-    find_condition,
-    is_condition_true,
-    load,
-    parse_rayjob,
-    parse_rayservice,
-    set_condition,
-    to_wire,
-)
+from rayop.ray.resources import MODELS, RayJob, RayService, load, parse_rayjob, parse_rayservice
+from rayop.runtime.conditions import find_condition, is_condition_true, set_condition
+from rayop.runtime.models import to_wire
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from rayop.client import RAYJOB
-from rayop.resources import MODELS, load, schema_validator, validate_rayservice
+from rayop.ray.kinds import RAYJOB
+from rayop.ray.resources import MODELS, load, schema_validator, validate_rayservice
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rayop.resources import (
+from rayop.ray.resources import (
     Problem,
     RayCluster,
     RayJob,

@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
-from rayop import (
-    CONFIGMAP,
-    NAMESPACE,
-    POD,
-    RAYJOB,
+from rayop import Obj, VirtualClock
+from rayop.fakes import FakeCluster, FaultPlan
+from rayop.ray.kinds import RAYJOB
+from rayop.runtime.client import CONFIGMAP, NAMESPACE, POD
+from rayop.runtime.errors import Forbidden
+from rayop.runtime.informer import Informer
+from rayop.runtime.sharedinformers import (
     CacheSyncTimeout,
-    Informer,
     MultiNamespaceInformer,
     MultiNamespaceStore,
-    Obj,
     SharedInformers,
-    VirtualClock,
 )
-from rayop.errors import Forbidden
-from rayop.fakes import FakeCluster, FaultPlan
-from rayop.store import Store
-
-
-@pytest.fixture
-async def clock() -> AsyncIterator[VirtualClock]:
-    c = VirtualClock(auto_advance=True)
-    yield c
-    await c.aclose()
+from rayop.runtime.store import Store
 
 
 def obj(ns: str, name: str, rv: int, owner: str = "", **labels: str) -> Obj:

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from scripted_client import obj
 
-from rayop.clock import VirtualClock
-from rayop.selectors import LabelSelector
-from rayop.store import Store, compare_versions
-
-
-@pytest.fixture
-async def clock() -> AsyncIterator[VirtualClock]:
-    c = VirtualClock(auto_advance=True)
-    yield c
-    await c.aclose()
+from rayop.runtime.clock import VirtualClock
+from rayop.runtime.selectors import LabelSelector
+from rayop.runtime.store import Store, compare_versions
 
 
 def owner(uid: str) -> dict[str, object]:

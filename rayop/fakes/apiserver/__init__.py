@@ -18,10 +18,9 @@ subresource; ``Table`` answers for ``kubectl get``; every error a ``Status`` bod
 ``docs/laptop-cluster.md``.
 """
 
-from ._dev import add_api_flags, pace, parse_address, start_api
-from ._server import ApiServer, check_loopback
-from ._smp import StrategicMergeError, strategic_merge
-from ._table import human_duration
+from rayop.fakes.apiserver._server import ApiServer, check_loopback
+from rayop.fakes.apiserver._smp import StrategicMergeError, strategic_merge
+from rayop.fakes.apiserver._table import human_duration
 
-__all__ = ["ApiServer", "StrategicMergeError", "add_api_flags", "check_loopback",
-           "human_duration", "pace", "parse_address", "start_api", "strategic_merge"]
+__all__ = ["ApiServer", "StrategicMergeError", "check_loopback", "human_duration",
+           "strategic_merge"]

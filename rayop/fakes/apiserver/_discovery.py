@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ...client import Kind
+from rayop.runtime.client import Kind
 
 __all__ = ["ServedKind", "api_group", "api_group_list", "api_resource_list", "api_versions",
            "version_info"]

@@ -18,10 +18,29 @@ import orjson
 import yaml
 from aiohttp import web
 
-from ...client import BUILTIN_KINDS, Kind, Obj, PatchType, Preconditions, PropagationPolicy
-from ...clock import format_time
-from ...crds import generate_crds
-from ...errors import (
+from rayop.fakes.apiserver._discovery import (
+    ServedKind,
+    api_group,
+    api_group_list,
+    api_resource_list,
+    api_versions,
+    version_info,
+)
+from rayop.fakes.apiserver._smp import StrategicMergeError, strategic_merge
+from rayop.fakes.apiserver._status import error_bytes, json_bytes, success_bytes
+from rayop.fakes.apiserver._table import Column, table, wants_table
+from rayop.fakes.apiserver._tls import self_signed
+from rayop.fakes.cluster import FakeCluster
+from rayop.runtime.client import (
+    BUILTIN_KINDS,
+    Kind,
+    Obj,
+    PatchType,
+    Preconditions,
+    PropagationPolicy,
+)
+from rayop.runtime.clock import format_time
+from rayop.runtime.errors import (
     ApiError,
     BadRequest,
     Cause,
@@ -30,23 +49,11 @@ from ...errors import (
     Invalid,
     MethodNotAllowed,
     NotFound,
+    PathNotFound,
     Timeout,
     Unauthorized,
     UnsupportedMediaType,
 )
-from ..cluster import FakeCluster
-from ._discovery import (
-    ServedKind,
-    api_group,
-    api_group_list,
-    api_resource_list,
-    api_versions,
-    version_info,
-)
-from ._smp import StrategicMergeError, strategic_merge
-from ._status import error_bytes, json_bytes, success_bytes
-from ._table import Column, table, wants_table
-from ._tls import self_signed
 
 __all__ = ["CRD", "ApiServer", "check_loopback"]
 
@@ -98,7 +105,10 @@ class ApiServer:
             client = await KubeClient.from_kubeconfig("kubeconfig")
 
     Every request but ``/healthz``, ``/readyz``, ``/livez`` and ``/version`` needs
-    ``Authorization: Bearer <token>`` (401 otherwise). Objects, errors and watch streams are
+    ``Authorization: Bearer <token>`` (401 otherwise). ``crds``: CustomResourceDefinitions whose
+    printer columns and short names ``kubectl get`` shows for their kinds (rayop's own:
+    ``rayop.ray.crds.generate_crds()``); CRDs created through the server are learnt too. Objects,
+    errors and watch streams are
     the fake's, encoded as kube-apiserver encodes them; see ``docs/laptop-cluster.md`` for the
     paths, verbs and content types served, and what is not.
     """
@@ -111,6 +121,7 @@ class ApiServer:
         host: str = "127.0.0.1",
         port: int = 0,
         printer_columns: Mapping[Kind, list[Column]] | None = None,
+        crds: Iterable[Obj] = (),
         tls: bool = True,
     ) -> None:
         check_loopback(host)
@@ -124,7 +135,7 @@ class ApiServer:
         """How many requests were answered (any outcome)."""
         self._columns: dict[tuple[str, str], list[Column]] = {}
         self._short: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
-        for crd in generate_crds():
+        for crd in crds:
             self._remember_crd(crd)
         for kind, columns in (printer_columns or {}).items():
             self._columns[(kind.group, kind.plural)] = list(columns)
@@ -257,7 +268,7 @@ class ApiServer:
         try:
             return await self._dispatch(request, [s for s in path.split("/") if s])
         except ApiError as err:
-            if err.status_code == 404 and err.message == "404 page not found":
+            if isinstance(err, PathNotFound):
                 # kube-apiserver's mux, not its API: plain text, as for any unknown path
                 return web.Response(status=404, body=_NOT_FOUND_PAGE, content_type="text/plain")
             return _error(err)
@@ -639,7 +650,7 @@ def _openapi_v2(request: web.Request) -> web.Response:
 def _no_resource(builtin_group: bool = True) -> NotFound:
     # Outside the built-in groups kube-apiserver answers a plain "404 page not found".
     if not builtin_group:
-        return NotFound("404 page not found")
+        return PathNotFound()
     return NotFound("the server could not find the requested resource")
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rayop.runtime.errors import RayopError
+
 __all__ = ["StrategicMergeError", "strategic_merge"]
 
 _MERGE_KEYS: dict[str, str] = {
@@ -26,7 +28,8 @@ _MERGE_KEYS: dict[str, str] = {
 _SET_LISTS = frozenset({"finalizers"})
 
 
-class StrategicMergeError(ValueError):
+
+class StrategicMergeError(RayopError, ValueError):
     """The patch is malformed for a strategic merge (an item without its merge key...)."""
 
 

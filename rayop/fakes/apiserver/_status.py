@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from ...errors import ApiError
+from rayop.runtime.errors import ApiError
 
 __all__ = ["error_bytes", "json_bytes", "status_dict", "success_bytes"]
 

@@ -2,7 +2,7 @@
 
 ``kubectl get`` sends ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io, ...``; the server
 answers a ``Table`` whose columns come from the CRD's ``additionalPrinterColumns`` (rayop's own
-from :mod:`rayop.crds`), or, for built-in kinds, a few of the columns kube-apiserver prints.
+from :mod:`rayop.ray.crds`), or, for built-in kinds, a few of the columns kube-apiserver prints.
 ``date`` columns print as ages (``5m3s``), as the real table convertor does.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from ...client import Kind, Obj
+from rayop.runtime.client import Kind, Obj
 
 __all__ = ["Column", "human_duration", "table", "wants_table"]
 

@@ -14,10 +14,10 @@ import pytest
 import pytest_asyncio
 from dashboard_backends import RAY_ADDRESS, SERVE_PORT, Backend, script_fake
 
-from rayop.clock import RealClock, VirtualClock
-from rayop.dashboard import DashboardAddress
-from rayop.dashboard_http import HttpDashboardClient
-from rayop.fakes.dashboard import FakeDashboard
+from rayop.ray.dashboard import DashboardAddress
+from rayop.ray.dashboard_http import HttpDashboardClient
+from rayop.ray.fakes.dashboard import FakeDashboard
+from rayop.runtime.clock import RealClock, VirtualClock
 
 BACKENDS = [
     pytest.param("fake", id="fake"),

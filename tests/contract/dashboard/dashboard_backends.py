@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
-from rayop.clock import Clock
-from rayop.dashboard import DashboardClient, JobStatus, ServeApplicationStatus
-from rayop.fakes.dashboard import FakeDashboard
+from rayop.ray.dashboard import DashboardClient, JobStatus, ServeApplicationStatus
+from rayop.ray.fakes.dashboard import FakeDashboard
+from rayop.runtime.clock import Clock
 
 T = TypeVar("T")
 

@@ -18,7 +18,8 @@ from dashboard_backends import (
     serve_config,
 )
 
-from rayop.dashboard import (
+from rayop.ray.dashboard import (
+    DashboardError,
     DeploymentStatus,
     JobAlreadySubmitted,
     JobDetails,
@@ -27,7 +28,6 @@ from rayop.dashboard import (
     ServeApplicationStatus,
     ServeDetails,
 )
-from rayop.errors import DashboardError
 
 JOB_DEADLINE = 60.0
 SERVE_DEADLINE = 120.0
