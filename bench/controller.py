@@ -149,7 +149,7 @@ async def manager(
     await client.done.wait()
     assert await ctl.queue.shutdown_with_drain(finish_queued=True)
     elapsed = time.perf_counter() - start
-    mgr.stop()
+    mgr.request_stop()
     await run
     return elapsed, rec.calls
 

@@ -5,7 +5,8 @@
 A small operator of its own — it mirrors every ConfigMap labelled ``mirror=yes`` into the
 namespace ``mirror`` — runs on rayop's Manager beside the host program's other work. The
 Manager runs in the caller's event loop, installs no signal handler, keeps no global state and
-registers its metrics on the registry it is given; the host stops it with ``manager.request_stop()``.
+registers its metrics on the registry it is given; the host stops it with
+``manager.request_stop()``.
 Here it runs against the in-memory FakeCluster, so no Kubernetes is needed; with a real cluster,
 pass ``await rayop.KubeClient.auto()`` instead (and ``add_ray_controllers(manager, ...)`` to
 reconcile Ray's resources in the same process).

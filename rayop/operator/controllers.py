@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from rayop.operator.rbac import PolicyRule
-from rayop.ray.dashboard import DashboardProvider
+from rayop.ray.dashboard import DashboardProvider, FencedDashboards
 from rayop.ray.kinds import RAY_KINDS, RAYCLUSTER, RAYJOB, RAYSERVICE
 from rayop.reconcilers.raycluster import RayClusterReconciler
 from rayop.reconcilers.rayjob import RayJobReconciler
@@ -194,10 +194,14 @@ def add_ray_controllers(
     """Register the named controllers (or the given specs) on ``manager``; return them in order.
 
     Each reconciler gets its own random generator drawn from ``options.seed``, and its failures
-    reported as Warning Events on the object.
+    reported as Warning Events on the object. Its dashboards are fenced
+    (:class:`~rayop.ray.dashboard.FencedDashboards`): no submit, stop or Serve apply once the
+    manager no longer leads.
     """
     opts = options or OperatorOptions()
     specs = resolve(controllers)
+    # Ray calls that act are fenced like the manager's API writes: none once the lease is gone
+    dashboards = FencedDashboards(dashboards, lambda: manager.is_leader)
     rng = random.Random(opts.seed)
     added: list[Controller] = []
     for spec in specs:

@@ -18,7 +18,7 @@ Errors, all :class:`~rayop.runtime.errors.DashboardError`::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from rayop.runtime.errors import RayopError
+from rayop.runtime.leader import LeaderElectionLost
 
 __all__ = [
     "DashboardAddress",
@@ -35,6 +36,7 @@ __all__ = [
     "DashboardProvider",
     "DeploymentDetails",
     "DeploymentStatus",
+    "FencedDashboards",
     "JobAlreadySubmitted",
     "JobDetails",
     "JobStatus",
@@ -273,6 +275,91 @@ class DashboardProvider(Protocol):
     def for_cluster(self, namespace: str, name: str) -> DashboardClient:
         """Return the client for the cluster (the same one for repeated calls)."""
         ...
+
+
+class _FencedDashboard:
+    """One cluster's dashboard client whose acting calls check the fence first."""
+
+    def __init__(self, inner: DashboardClient, may_act: Callable[[], bool]) -> None:
+        self.inner = inner
+        self._may_act = may_act
+
+    def _fence(self, call: str) -> None:
+        if not self._may_act():
+            raise LeaderElectionLost(f"not the leader: Ray call {call} refused")
+
+    async def submit_job(self, submission: JobSubmission) -> str:
+        """Submit, if this process still leads (else ``LeaderElectionLost``)."""
+        self._fence("submit_job")
+        return await self.inner.submit_job(submission)
+
+    async def get_job(self, submission_id: str) -> JobDetails | None:
+        """Read one job (reads are not fenced)."""
+        return await self.inner.get_job(submission_id)
+
+    async def list_jobs(self) -> list[JobDetails]:
+        """Read every job (reads are not fenced)."""
+        return await self.inner.list_jobs()
+
+    async def stop_job(self, submission_id: str) -> bool:
+        """Stop a job, if this process still leads."""
+        self._fence("stop_job")
+        return await self.inner.stop_job(submission_id)
+
+    async def delete_job(self, submission_id: str) -> bool:
+        """Delete an ended job, if this process still leads."""
+        self._fence("delete_job")
+        return await self.inner.delete_job(submission_id)
+
+    async def job_logs(self, submission_id: str) -> str:
+        """Read a job's log (reads are not fenced)."""
+        return await self.inner.job_logs(submission_id)
+
+    async def apply_serve_config(self, config: Mapping[str, Any]) -> None:
+        """Deploy a Serve config, if this process still leads."""
+        self._fence("apply_serve_config")
+        await self.inner.apply_serve_config(config)
+
+    async def get_serve_applications(self) -> ServeDetails:
+        """Read Serve's applications (reads are not fenced)."""
+        return await self.inner.get_serve_applications()
+
+    async def delete_serve_applications(self) -> None:
+        """Delete every Serve application, if this process still leads."""
+        self._fence("delete_serve_applications")
+        await self.inner.delete_serve_applications()
+
+    async def serve_healthy(self) -> bool:
+        """Probe the Serve proxy (not fenced)."""
+        return await self.inner.serve_healthy()
+
+    async def aclose(self) -> None:
+        """Close the wrapped client."""
+        await self.inner.aclose()
+
+
+class FencedDashboards:
+    """A :class:`DashboardProvider` whose clients refuse to act on Ray once ``may_act()`` is False.
+
+    The Ray counterpart of the manager's fenced API writes: submit, stop, delete and Serve
+    apply/delete raise :class:`~rayop.runtime.leader.LeaderElectionLost` before reaching Ray when
+    the process no longer leads (a paused ex-leader, a lease that could not be renewed), so a
+    reconcile still running then cannot act on Ray as a second leader. Reads pass through.
+    """
+
+    def __init__(self, inner: DashboardProvider, may_act: Callable[[], bool]) -> None:
+        self.inner = inner
+        self._may_act = may_act
+        self._clients: dict[tuple[str, str], _FencedDashboard] = {}
+
+    def for_cluster(self, namespace: str, name: str) -> DashboardClient:
+        """The fenced client of the cluster (the same one for repeated calls)."""
+        inner = self.inner.for_cluster(namespace, name)
+        key = (namespace, name)
+        client = self._clients.get(key)
+        if client is None or client.inner is not inner:
+            client = self._clients[key] = _FencedDashboard(inner, self._may_act)
+        return client
 
 
 # -- where a dashboard is -----------------------------------------------------------------------

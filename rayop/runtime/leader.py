@@ -8,8 +8,16 @@ lease change, on its own clock, never by comparing timestamps written by another
 skew between candidates cannot produce two leaders. Every write is an optimistic ``replace`` (or a
 ``create``), so two candidates racing for the same lease cannot both win.
 
+Leadership is also judged on the monotonic clock, not only by the renew loop: the leader counts as
+leading only until ``renew_deadline`` after its last successful renew, so a process that was paused
+(SIGSTOP, a long GC, a frozen VM) stops acting the moment it runs again — before the renew loop has
+even noticed — and never acts once others could see the lease as expired (``renew_deadline <
+lease_duration``).
+
 On a clean stop the leader releases the lease (empty holder, 1 s duration), so the next leader takes
-over at once instead of after ``lease_duration``.
+over at once instead of after ``lease_duration``. Like client-go, it releases only a lease it still
+holds: the release is an optimistic ``replace`` of the lease as last written *by this candidate*, so
+a lease another candidate has taken in the meantime is never overwritten.
 """
 
 from __future__ import annotations
@@ -77,14 +85,17 @@ class LeaderElector:
         self._on_new_leader = on_new_leader
         self._observed: Obj | None = None
         self._observed_at = 0.0
+        self._held: Obj | None = None  # the lease as this candidate last wrote it
+        self._renewed_at = float("-inf")
         self._leader: str | None = None
         self.leading = asyncio.Event()
         self.lost = asyncio.Event()
 
     @property
     def is_leader(self) -> bool:
-        """True while this candidate holds the lease."""
-        return self.leading.is_set() and not self.lost.is_set()
+        """True while this candidate holds the lease and renewed it within ``renew_deadline``."""
+        return (self.leading.is_set() and not self.lost.is_set()
+                and self._clock.monotonic() - self._renewed_at < self.config.renew_deadline)
 
     @property
     def leader(self) -> str | None:
@@ -120,7 +131,7 @@ class LeaderElector:
     async def _renew_loop(self) -> None:
         while True:
             await self._clock.sleep(self.config.retry_period)
-            if not await self._renew_within_deadline():
+            if not self.is_leader or not await self._renew_within_deadline():
                 _log.warning("leader lease lost", lease=self.config.name)
                 self.lost.set()
                 if self._on_stopped:
@@ -128,9 +139,10 @@ class LeaderElector:
                 return
 
     async def _renew_within_deadline(self) -> bool:
-        """Keep trying to renew until it works or ``renew_deadline`` has passed."""
+        """Keep trying to renew until it works or ``renew_deadline`` since the last renew passed."""
+        left = self._renewed_at + self.config.renew_deadline - self._clock.monotonic()
         try:
-            async with timeout(self._clock, self.config.renew_deadline):
+            async with timeout(self._clock, left):
                 while not await self._try_acquire_or_renew():
                     await self._clock.sleep(self.config.retry_period)
             return True
@@ -199,6 +211,7 @@ class LeaderElector:
 
     def _remember(self, lease: Obj) -> None:
         self._observed, self._observed_at = lease, self._clock.monotonic()
+        self._held, self._renewed_at = lease, self._observed_at
         self._see_leader(self.config.identity)
 
     def _see_leader(self, holder: str) -> None:
@@ -211,18 +224,22 @@ class LeaderElector:
         """Give the lease up: empty holder, 1 s duration, so the next candidate need not wait.
 
         Tried once, for at most ``retry_period``: a stop never hangs on an unresponsive server
-        (the lease then simply expires).
+        (the lease then simply expires). Only the lease as this candidate last wrote it is
+        replaced (its resourceVersion a precondition), and only while the renew deadline holds:
+        a lease someone else has written since is theirs, and is left alone.
         """
-        if self._observed is None:
+        held = self._held
+        if held is None or not self.is_leader:
+            _log.info("leader lease not released: no longer ours", lease=self.config.name)
             return
-        spec = dict(self._observed.get("spec") or {})
+        spec = dict(held.get("spec") or {})
         spec.update(
             holderIdentity="", leaseDurationSeconds=1, renewTime=_format_micro(self._clock)
         )
         try:
             async with timeout(self._clock, self.config.retry_period):
                 await self._client.replace(
-                    LEASE, {**self._observed, "spec": spec}, namespace=self.config.namespace
+                    LEASE, {**held, "spec": spec}, namespace=self.config.namespace
                 )
         except (ApiError, TimeoutError) as err:
             _log.warning("leader lease not released; it will expire", error=repr(err))

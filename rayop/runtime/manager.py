@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -227,11 +227,15 @@ class Manager:
         self.informers.start_all()
         try:
             try:
-                await self.informers.wait_for_sync(timeout=self.options.sync_timeout)
+                synced = await self._unless_stopping(
+                    self.informers.wait_for_sync(timeout=self.options.sync_timeout))
             except CacheSyncTimeout as err:
                 _log.error("informers did not sync; giving up", unsynced=err.unsynced,
                            seconds=err.seconds)
                 raise
+            if not synced:
+                _log.info("stopped while the informers were syncing")
+                return
             lost = await self._lead()
             if lost is None:
                 return
@@ -276,16 +280,30 @@ class Manager:
         self._leader_task = asyncio.get_running_loop().create_task(
             self.elector.run(), name="rayop-leader-election"
         )
-        leading = asyncio.ensure_future(self.elector.leading.wait())
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({leading, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:  # also when cancelled: leave no waiter task behind
-            for fut in (leading, stopping):
-                fut.cancel()
-        if self._stopping.is_set():
+        if not await self._unless_stopping(self.elector.leading.wait()):
             return None
         return self.elector.lost
+
+    async def _unless_stopping(self, step: Awaitable[Any]) -> bool:
+        """Await ``step`` unless a stop is requested first; True if it finished (its error raised).
+
+        Every phase of :meth:`run` waits this way, so a SIGTERM is honoured while informers sync
+        and while waiting for the lease as well as once running.
+        """
+        work = asyncio.ensure_future(step)
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when cancelled: leave no waiter task behind
+            stopping.cancel()
+            if not work.done():
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
+        if work.cancelled():
+            return False
+        work.result()
+        return True
 
     async def _until_stop_or(self, lost: asyncio.Event) -> None:
         stop = asyncio.ensure_future(self._stopping.wait())

@@ -127,7 +127,11 @@ if stage images; then
 # pause: Kubernetes' own pause.c from the module cache, linked statically.
 if ! have_image localhost/pause:local || [[ "$rebuild" == 1 ]]; then
     start="$(now)"
-    src="$(cd "$here/go" && GOFLAGS=-mod=mod go list -m -f '{{.Dir}}' k8s.io/kubernetes)"
+    # `go mod download` (not `go list -m`, whose Dir is empty until the module is in the cache:
+    # on a cold machine the images stage runs before the binaries stage has fetched it)
+    src="$(cd "$here/go" && GOFLAGS=-mod=mod go mod download -json k8s.io/kubernetes \
+        | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    [[ -f "$src/build/pause/linux/pause.c" ]] || { log "pause.c not found under '$src'"; exit 1; }
     rm -rf "$work/pause"; mkdir -p "$work/pause"
     gcc -Os -static -o "$work/pause/pause" "$src/build/pause/linux/pause.c"
     from_rootfs localhost/pause:local "$work/pause" --entrypoint '["/pause"]'

@@ -21,9 +21,11 @@ from rayop import (
     VirtualClock,
 )
 from rayop.fakes import FakeCluster, FaultPlan
+from rayop.ray.dashboard import FencedDashboards
 from rayop.runtime.client import CONFIGMAP, LEASE
 from rayop.runtime.errors import ServerError
 from rayop.runtime.leader import LeaderElectionLost, LeaderElector
+from rayop.testing.pause import ProcessPause
 
 NS = "default"
 LEASE_NAME = "rayop-leader"
@@ -255,14 +257,14 @@ async def test_two_managers_one_writer_and_a_clean_handover(clock: VirtualClock)
     assert b.synced and not b.is_leader  # warm cache, no workers
     assert {who for who, _ in log} == {"a"}
     stop_at = clock.monotonic()
-    a.stop()
+    a.request_stop()
     await run_a
     await b.wait_started()
     assert clock.monotonic() - stop_at <= 2.0 + 1e-9  # the lease was released
     await clock.sleep(5)
     assert log[-1][0] == "b"
     assert max(t for who, t in log if who == "a") <= min(t for who, t in log if who == "b")
-    b.stop()
+    b.request_stop()
     await run_b
 
 
@@ -298,7 +300,7 @@ async def test_a_manager_that_loses_its_lease_stops_writing_and_raises(
     guard.cancel()
     assert [who for who, t in log if t > lost_at] and all(
         who == "b" for who, t in log if t >= lost_at)
-    b.stop()
+    b.request_stop()
     await run_b
 
 
@@ -323,7 +325,7 @@ async def test_leader_election_waits_without_reconciling_until_stopped(
     run_a = asyncio.ensure_future(a.run())
     await clock.sleep(60)
     assert a.synced and not a.is_leader and log == []
-    a.stop()
+    a.request_stop()
     await run_a  # a clean stop while waiting for the lease returns
     renewer.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -341,7 +343,164 @@ async def test_a_stop_does_not_hang_on_a_server_that_never_answers_the_release(
     await a.wait_started()
     plan.latency(3600, verb="replace", kind=LEASE, times=None)  # renewals and release hang
     stop_at = clock.monotonic()
-    a.stop()
+    a.request_stop()
     await run_a
     assert clock.monotonic() - stop_at <= 2.0 + 0.01  # one retry period for the release
     assert (await lease(cluster))["spec"]["holderIdentity"] == "a"  # not released: expires
+
+
+# -- a paused process (SIGSTOP in virtual time) --------------------------------------------------
+
+
+async def test_a_paused_leader_stops_leading_at_its_renew_deadline_not_when_it_wakes(
+    clock: VirtualClock,
+) -> None:
+    cluster = FakeCluster(clock=clock)
+    pause = ProcessPause(clock)
+    a = Candidate(pause.client(cluster), pause.clock, "a")  # type: ignore[arg-type]
+    await clock.sleep(0.1)
+    b = Candidate(cluster, clock, "b")
+    guard = asyncio.ensure_future(watch_for_two_leaders(
+        clock, lambda: a.elector.is_leader, lambda: b.elector.is_leader))
+    await clock.sleep(3)
+    last_renew = max(c.at for c in cluster.calls if c.verb == "replace" and c.outcome == "ok")
+    frozen = asyncio.ensure_future(pause.pause_for(20))
+    await clock.sleep(9.9 - (clock.monotonic() - last_renew))
+    assert a.elector.is_leader  # still inside its renew deadline
+    await clock.sleep(0.2)
+    assert not a.elector.is_leader  # past it: no longer acting, although it has not run
+    await frozen
+    assert b.elector.is_leader and not a.elector.is_leader
+    await clock.sleep(10)
+    assert not guard.done()
+    guard.cancel()
+    assert a.task.done() and a.elector.lost.is_set() and a.stopped
+    assert (await lease(cluster))["spec"]["holderIdentity"] == "b"
+    await b.cancel()
+
+
+async def test_a_paused_ex_leader_stopped_on_waking_leaves_the_new_leaders_lease_alone(
+    clock: VirtualClock,
+) -> None:
+    cluster = FakeCluster(clock=clock)
+    pause = ProcessPause(clock)
+    a = Candidate(pause.client(cluster), pause.clock, "a")  # type: ignore[arg-type]
+    await clock.sleep(0.1)
+    b = Candidate(cluster, clock, "b")
+    await clock.sleep(3)
+    await pause.pause_for(20)
+    assert b.elector.is_leader
+    taken = await lease(cluster)
+    # a wakes and is stopped at once, its renew loop never having run: it must not release
+    await a.cancel()
+    after = await lease(cluster)
+    assert after["spec"]["holderIdentity"] == "b"
+    assert after["metadata"]["resourceVersion"] == taken["metadata"]["resourceVersion"]
+    await clock.sleep(30)
+    assert b.elector.is_leader
+    await b.cancel()
+
+
+async def test_a_leader_that_has_seen_another_holder_does_not_release_its_lease(
+    clock: VirtualClock,
+) -> None:
+    cluster = FakeCluster(clock=clock)
+    a = Candidate(cluster, clock, "a")
+    await clock.sleep(3)
+    taken = await lease(cluster)  # someone else takes the lease over (another elector, a human)
+    taken["spec"] = {**taken["spec"], "holderIdentity": "c"}
+    taken = await cluster.replace(LEASE, taken, namespace=NS)
+    await clock.sleep(1.5)  # a's next renew reads it: c holds it, not expired
+    assert a.elector.leader == "c" and a.elector.is_leader  # within a's renew deadline still
+    await a.cancel()  # a clean stop now must not release c's lease
+    after = await lease(cluster)
+    assert after["spec"]["holderIdentity"] == "c"
+    assert after["metadata"]["resourceVersion"] == taken["metadata"]["resourceVersion"]
+
+
+class RayCalls:
+    """A dashboard provider whose clients record every call that reaches 'Ray', with its time."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.calls: list[tuple[str, float]] = []
+
+    def for_cluster(self, namespace: str, name: str) -> Any:
+        return self
+
+    async def stop_job(self, submission_id: str) -> bool:
+        self.calls.append((submission_id, self.clock.monotonic()))
+        return True
+
+
+class Recorder:
+    """A client that records the time of every write reaching the server through it."""
+
+    def __init__(self, inner: FakeCluster, clock: VirtualClock) -> None:
+        self.inner, self.clock = inner, clock
+        self.writes: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name not in {"create", "replace", "patch", "delete", "patch_status", "replace_status"}:
+            return attr
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            self.writes.append(self.clock.monotonic())
+            return await attr(*args, **kwargs)
+
+        return call
+
+
+class ActsOnRay(Writer):
+    """Waits a second (a slow step), then stops a Ray job and writes its ConfigMap."""
+
+    dashboards: Any = None
+
+    async def reconcile(self, request: Request) -> Result:
+        await self.clock.sleep(1)
+        await self.dashboards.for_cluster(NS, "x").stop_job(self.identity)
+        await super().reconcile(request)
+        return Result(requeue_after=0.5)
+
+
+async def test_a_paused_ex_leader_neither_writes_nor_calls_ray_when_it_wakes(
+    clock: VirtualClock,
+) -> None:
+    cluster = FakeCluster(clock=clock)
+    await cluster.create(CONFIGMAP, {"metadata": {"name": "x"}}, namespace=NS)
+    ray = RayCalls(clock)
+    pause = ProcessPause(clock)
+    recorded = Recorder(cluster, clock)
+    log: list[tuple[str, float]] = []
+    managers = []
+    for identity, client, own_clock in (("a", pause.client(recorded), pause.clock),
+                                        ("b", cluster, clock)):
+        manager = Manager(client, clock=own_clock, options=ManagerOptions(  # type: ignore[arg-type]
+            leader_election=config(identity), graceful_shutdown_timeout=5))
+        writer = ActsOnRay(identity, own_clock, log)  # type: ignore[arg-type]
+        writer.client = manager.client
+        writer.dashboards = FencedDashboards(
+            pause.dashboards(ray) if identity == "a" else ray,  # type: ignore[arg-type]
+            lambda m=manager: m.is_leader)
+        manager.add_controller("writer", writer, for_kind=CONFIGMAP)
+        managers.append(manager)
+    a, b = managers
+    run_a = asyncio.ensure_future(a.run())
+    await a.wait_started()
+    run_b = asyncio.ensure_future(b.run())
+    await clock.sleep(5.7)  # a is inside a reconcile's slow step (5.5 to 6.5)
+    assert {who for who, _ in ray.calls} == {"a"}
+    last_renew = max(c.at for c in cluster.calls if c.verb == "replace" and c.outcome == "ok"
+                     and c.kind == LEASE.resource)
+    await pause.pause_for(20)
+    with pytest.raises(LeaderElectionLost):
+        await run_a
+    await clock.sleep(5)
+    deadline = last_renew + 10
+    assert [t for t in recorded.writes if t >= deadline] == []  # no API write, not even a release
+    assert [t for who, t in ray.calls if who == "a" and t >= deadline] == []  # no Ray call
+    assert (await lease(cluster))["spec"]["holderIdentity"] == "b"
+    assert any(who == "b" for who, _ in ray.calls)
+    b.request_stop()
+    await run_b

@@ -17,6 +17,7 @@ from rayop import (
     Controller,
     EventRecorder,
     Kind,
+    LeaderElectionConfig,
     Manager,
     ManagerOptions,
     Obj,
@@ -29,9 +30,11 @@ from rayop import (
 )
 from rayop.fakes import FakeCluster, FaultPlan
 from rayop.operator.controllers import OperatorOptions, add_ray_controllers
+from rayop.ray.dashboard import JobSubmission
 from rayop.ray.kinds import RAY_KINDS, RAYCLUSTER, RAYJOB
 from rayop.runtime.client import CONFIGMAP, EVENT, NAMESPACE, POD, SECRET
 from rayop.runtime.errors import Forbidden
+from rayop.runtime.leader import LeaderElectionLost
 from rayop.runtime.sharedinformers import CacheSyncTimeout, MultiNamespaceInformer, SharedInformers
 from rayop.testing.env import FakeEnv
 
@@ -193,6 +196,24 @@ async def test_informers_that_cannot_list_end_the_run_with_a_clear_error(
     assert isinstance(info.value, TimeoutError)
     assert cluster.open_watches == 0  # informers stopped, nothing left running
     assert rec.calls == []  # no worker ever started
+
+
+async def test_a_stop_while_the_informers_are_still_syncing_returns_at_once(
+    clock: VirtualClock,
+) -> None:
+    plan = FaultPlan(seed=1)
+    plan.fail(Forbidden("secrets is forbidden"), verb="list", kind=SECRET, times=None)
+    cluster = FakeCluster(clock=clock, faults=plan)
+    rec = Seen(clock)
+    manager = manager_with(cluster, clock, rec, sync_timeout=600)
+    manager.informer(SECRET)
+    run = asyncio.ensure_future(manager.run())
+    await clock.sleep(5)
+    assert not run.done() and not manager.synced
+    manager.request_stop()  # what SIGTERM does
+    await run  # returns, no CacheSyncTimeout: the stop was asked for
+    assert clock.monotonic() == pytest.approx(5)
+    assert cluster.open_watches == 0 and rec.calls == []
 
 
 # -- graceful shutdown ----------------------------------------------------------------------------
@@ -483,3 +504,25 @@ async def test_a_selector_that_restricts_none_of_the_controllers_kinds_is_warned
         async with running(ok):
             pass
     assert not any("restricts none" in e["event"] for e in logs)
+
+
+async def test_the_operators_ray_calls_are_fenced_by_the_leader_lease() -> None:
+    env = FakeEnv(seed=1)
+    env.manager = Manager(env.cluster, clock=env.clock, options=ManagerOptions(
+        leader_election=LeaderElectionConfig(name="rayop", namespace="default", identity="me")))
+    controllers = add_ray_controllers(env.manager, env.dashboards,
+                                      options=OperatorOptions(seed=1))
+    assert not env.manager.is_leader  # never ran: holds no lease
+    env.dashboards.for_cluster("default", "c").set_alive(True)  # Ray answers
+    for controller in controllers:
+        reconciler = controller.reconciler.inner  # type: ignore[attr-defined]
+        dashboards = getattr(reconciler, "dashboards", None)
+        if dashboards is None:
+            continue  # RayCluster's reconciler does not call Ray
+        ray = dashboards.for_cluster("default", "c")
+        with pytest.raises(LeaderElectionLost):
+            await ray.submit_job(JobSubmission(entrypoint="true", submission_id="x"))
+        with pytest.raises(LeaderElectionLost):
+            await ray.apply_serve_config({"applications": []})
+        assert await ray.list_jobs() == []  # reads pass; nothing reached Ray
+        assert not (await ray.get_serve_applications()).applications
