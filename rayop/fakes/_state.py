@@ -13,8 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import orjson
-
+from rayop.runtime import jsoncodec
 from rayop.runtime.client import Kind, Obj
 from rayop.runtime.errors import (
     AlreadyExists,
@@ -49,12 +48,12 @@ class Entry:
     @classmethod
     def of(cls, obj: Obj) -> Entry:
         """Freeze ``obj`` (whose metadata the caller must not touch afterwards) into an entry."""
-        return cls(orjson.dumps(obj), obj["metadata"])
+        return cls(jsoncodec.dumps(obj), obj["metadata"])
 
     @property
     def obj(self) -> Obj:
         """A freshly decoded copy of the whole object (the caller's to change)."""
-        result: Obj = orjson.loads(self.raw)
+        result: Obj = jsoncodec.loads(self.raw)
         return result
 
     @property
@@ -64,7 +63,7 @@ class Entry:
 
     def copy(self) -> Obj:
         """Return a fresh, caller-owned copy of the object."""
-        result: Obj = orjson.loads(self.raw)
+        result: Obj = jsoncodec.loads(self.raw)
         return result
 
 

@@ -7,9 +7,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import orjson
-
 from rayop.fakes._state import Change, Entry, KindKey, ObjKey
+from rayop.runtime import jsoncodec
 from rayop.runtime.client import EventType, Kind, WatchEvent
 from rayop.runtime.clock import Clock
 from rayop.runtime.errors import Gone
@@ -55,7 +54,7 @@ class Filter:
             return ("MODIFIED" if old_ok else "ADDED", change.new.raw)
         if old_ok and change.old is not None:
             meta = {**change.old.meta, "resourceVersion": str(change.rv)}
-            return ("DELETED", orjson.dumps({**change.old.obj, "metadata": meta}))
+            return ("DELETED", jsoncodec.dumps({**change.old.obj, "metadata": meta}))
         return None
 
 
@@ -148,7 +147,7 @@ async def stream(
             if opts.expire_after is not None and delivered >= opts.expire_after:
                 raise Gone("The resourceVersion for the provided watch is too old.")
             delivered += 1
-            yield WatchEvent(event_type, orjson.loads(raw))
+            yield WatchEvent(event_type, jsoncodec.loads(raw))
             continue
         if watcher.overflowed:
             return

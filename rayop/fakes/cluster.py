@@ -58,8 +58,6 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from rayop.fakes._core import Core
 from rayop.fakes._state import (
     Change,
@@ -73,6 +71,7 @@ from rayop.fakes._state import (
 )
 from rayop.fakes._watch import Filter, Pending, StreamOptions, Watcher, WatchHub, stream
 from rayop.fakes.faults import Decision, FaultPlan
+from rayop.runtime import jsoncodec
 from rayop.runtime.client import (
     BUILTIN_KINDS,
     EVENT,
@@ -530,9 +529,9 @@ def _private(value: Any) -> Any:
     """Return the caller's data as the fake's own copy (bytes and str are parsed as JSON)."""
     try:
         if isinstance(value, bytes | str):
-            return orjson.loads(value)
-        return orjson.loads(orjson.dumps(value))
-    except (TypeError, orjson.JSONDecodeError) as exc:
+            return jsoncodec.loads(value)
+        return jsoncodec.loads(jsoncodec.dumps(value))
+    except (TypeError, ValueError) as exc:
         raise BadRequest(f"the request body is not JSON: {exc}") from None
 
 
@@ -544,12 +543,12 @@ def _parse_rv(text: str | None) -> int:
 
 
 def _encode_token(rv: int, after: ObjKey) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([rv, *after])).decode()
+    return base64.urlsafe_b64encode(jsoncodec.dumps([rv, *after])).decode()
 
 
 def _decode_token(token: str) -> tuple[int, ObjKey]:
     try:
-        rv, ns, name = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+        rv, ns, name = jsoncodec.loads(base64.urlsafe_b64decode(token.encode()))
         return int(rv), (str(ns), str(name))
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+    except (ValueError, TypeError, binascii.Error):
         raise BadRequest(f"invalid continue token: {token!r}") from None

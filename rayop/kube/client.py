@@ -10,7 +10,6 @@ from types import TracebackType
 from typing import Any, Self, TypedDict, Unpack, cast
 
 import aiohttp
-import orjson
 from kubernetes_asyncio.client import ApiClient, Configuration
 
 from rayop.kube.config import (
@@ -24,6 +23,7 @@ from rayop.kube.config import (
     open_api_client,
 )
 from rayop.kube.transport import Call, RetryPolicy, Transport, transport_error
+from rayop.runtime import jsoncodec
 from rayop.runtime.client import (
     EventType,
     Kind,
@@ -450,8 +450,8 @@ async def _read_line(response: aiohttp.ClientResponse, call: Call) -> bytes:
 def _decode_event(line: bytes, kind: Kind) -> WatchEvent:
     """Turn one line of a watch stream into a :class:`WatchEvent`; raise an ERROR event's error."""
     try:
-        data = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
+        data = jsoncodec.loads(line)
+    except ValueError as exc:
         raise ServerError(f"malformed watch event: {exc}") from exc
     event_type = data.get("type") if isinstance(data, dict) else None
     obj = data.get("object") if isinstance(data, dict) else None

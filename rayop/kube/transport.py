@@ -29,12 +29,12 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import aiohttp
-import orjson
 import structlog
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.config import ConfigException
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
+from rayop.runtime import jsoncodec
 from rayop.runtime.clock import Clock
 from rayop.runtime.errors import ApiError, ServerError, Timeout, TooManyRequests, Unauthorized
 
@@ -143,8 +143,8 @@ class Transport:
         """Run ``call`` with retries and return its decoded JSON body."""
         body = await self._with_retries(call, self._fetch)
         try:
-            return orjson.loads(body) if body else None
-        except orjson.JSONDecodeError as exc:
+            return jsoncodec.loads(body) if body else None
+        except ValueError as exc:
             raise ServerError(f"{call}: the server's answer is not JSON: {exc}") from exc
 
     async def open(self, call: Call) -> aiohttp.ClientResponse:
@@ -235,8 +235,8 @@ def api_error(
 
 def _status_body(body: bytes) -> dict[str, Any] | None:
     try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        data = jsoncodec.loads(body)
+    except ValueError:
         return None
     if isinstance(data, dict) and data.get("kind") == "Status":
         return data

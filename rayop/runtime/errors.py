@@ -27,7 +27,11 @@
      │    ├── MalformedPatch      not a valid patch (HTTP 400 on a server)
      │    └── PatchFailed         a valid patch that does not apply (HTTP 422 on a server)
      ├── ShutDown                 rayop.runtime.queue: the work queue is shutting down
+     ├── TooDeep                  rayop.runtime.jsoncodec: JSON nested past the API server's
+     │                            10,000 levels (also a ValueError)
      ├── KubeConfigError          rayop.kube.config: no usable kubeconfig or in-cluster config
+     ├── YAMLTooBig               rayop.ray.resources.serve: YAML too deep or too large once
+     │                            its aliases are expanded (also a yaml.YAMLError)
      ├── StrategicMergeError      rayop.fakes.apiserver: a strategic merge patch it cannot apply
      ├── DashboardError           rayop.ray.dashboard: a Ray dashboard answer that is not success
      │    └── JobAlreadySubmitted the submission id is taken (Ray's 400 for a known id)

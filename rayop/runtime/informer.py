@@ -35,9 +35,9 @@ import random
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal, NamedTuple, Protocol
 
-import orjson
 import structlog
 
+from rayop.runtime import jsoncodec
 from rayop.runtime.client import ClusterClient, Kind, Obj, WatchEvent
 from rayop.runtime.clock import Clock, RealClock, timeout
 from rayop.runtime.errors import ApiError, Gone
@@ -472,7 +472,7 @@ class Informer:
             else:
                 self._n.updated += 1
                 if self._handlers:
-                    self._notify_update(orjson.loads(old), obj)
+                    self._notify_update(jsoncodec.loads(old), obj)
         if rv:
             self._rv = rv
 

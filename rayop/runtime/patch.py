@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
+from rayop.runtime import jsoncodec
 
 __all__ = ["MalformedPatch", "PatchError", "PatchFailed", "json_patch", "merge_patch"]
 
@@ -64,7 +64,7 @@ def json_patch(document: Any, operations: Any) -> Any:
 
 
 def _copy(value: Any) -> Any:
-    return orjson.loads(orjson.dumps(value))
+    return jsoncodec.loads(jsoncodec.dumps(value))
 
 
 def _parse_pointer(pointer: Any) -> list[str]:

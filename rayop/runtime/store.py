@@ -1,12 +1,12 @@
 """The informer's cache: one writer (the informer), many readers, never an alias into the cache.
 
-Representation (measured in ``bench/informer.py``; DESIGN.md section 8): each object is kept as
-its compact JSON bytes (``orjson.dumps``) beside the little parsed metadata the store itself needs
-— resourceVersion, labels and the values of each index. Every read decodes the bytes
-(``orjson.loads``), so every object a reader gets is its own private copy: mutating it can never
-change the cache, and no reader has to remember to copy. The alternatives cost more: keeping dicts
-and ``copy.deepcopy`` on read is about 11x slower than ``orjson.loads``, and a dict costs about 5x
-its JSON size in memory while bytes cost about 1x.
+Representation (measured in ``bench/informer.py``; DESIGN.md section 8): each object is kept as its
+compact JSON bytes (``jsoncodec.dumps``: orjson, whatever the nesting) beside the little parsed
+metadata the store itself needs — resourceVersion, labels and the values of each index. Every read
+decodes the bytes (``jsoncodec.loads``), so every object a reader gets is its own private copy:
+mutating it can never change the cache, and no reader has to remember to copy. The alternatives
+cost more: keeping dicts and ``copy.deepcopy`` on read is about 11x slower than ``orjson.loads``,
+and a dict costs about 5x its JSON size in memory while bytes cost about 1x.
 
 Writes are plain synchronous method calls with no ``await`` inside, so on one event loop every
 write — including :meth:`Store.replace`, the whole-cache swap of a relist — is atomic for readers.
@@ -29,8 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from rayop.runtime import jsoncodec
 from rayop.runtime.client import Obj
 from rayop.runtime.clock import Clock, timeout
 from rayop.runtime.selectors import LabelSelector
@@ -87,7 +86,7 @@ class _Entry:
         self.index_values = index_values
 
     def decode(self) -> Obj:
-        obj: Obj = orjson.loads(self.raw)
+        obj: Obj = jsoncodec.loads(self.raw)
         return obj
 
 
@@ -223,7 +222,7 @@ class Store:
         return _Entry(
             # orjson returns its growing buffer without shrinking it (about 5x the JSON for a
             # 3 KB object); an exact-size copy costs under a microsecond and keeps memory at 1x.
-            memoryview(orjson.dumps(obj)).tobytes(),
+            memoryview(jsoncodec.dumps(obj)).tobytes(),
             str(meta.get("resourceVersion") or ""),
             dict(labels) if labels else _NO_LABELS,
             tuple(tuple(fn(obj)) for fn in self._index_fns),

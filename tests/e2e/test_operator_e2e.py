@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
+from e2e_backends import E2EBackend
 from e2e_harness import Operator, example
 
 from rayop.fakes.kubelet import ready_endpoints
@@ -110,3 +112,32 @@ async def test_deleting_leaves_nothing_behind(operator: Operator) -> None:
         return True
 
     await operator.until(empty)
+
+
+async def test_one_object_nested_300_levels_deep_stops_nothing(e2e: E2EBackend) -> None:
+    # Accepted by kube-apiserver (the pod template's schema is open); past orjson's 254 levels
+    # and Python's recursion limit. It exists before the operator starts, so the first list of
+    # RayJobs holds it.
+    ns = e2e.namespace
+    deep: Any = 1
+    for _ in range(300):
+        deep = {"x": deep}
+    bad = example("rayjob-sample.yaml", ns)
+    bad["metadata"]["name"] = "deep"
+    bad["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["x"] = deep
+    admin = await e2e.client()
+    await admin.create(RAYJOB, bad, namespace=ns)
+    async with Operator(e2e) as operator:
+        await operator.api.create(RAYJOB, example("rayjob-sample.yaml", ns), namespace=ns)
+
+        async def settled() -> bool:
+            good = await operator.status(RAYJOB, "rayjob-sample")
+            refused = await operator.status(RAYJOB, "deep")
+            return good.get("status") == "Succeeded" and refused.get("status") == "Failed"
+
+        await operator.until(settled)
+        st = await operator.status(RAYJOB, "deep")
+        assert st["reason"] == "ValidationFailed"
+        assert st["message"].startswith("spec.rayClusterSpec.headGroupSpec.template.x.x"), st
+        assert "nests deeper than 64 levels" in st["message"]
+        assert [n for n in await operator.names(RAYCLUSTER) if n.startswith("deep")] == []

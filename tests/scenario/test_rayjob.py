@@ -644,6 +644,27 @@ async def test_interactive_mode_waiting_is_bounded_by_the_pre_running_deadline()
 
 # -- invalid specs --------------------------------------------------------------------------------
 
+def nested(depth: int) -> Obj:
+    """A mapping ``depth`` levels deep: ``{"x": {"x": ... {"x": 1}}}``."""
+    value: Any = 1
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
+def laughs(levels: int) -> str:
+    """A billion-laughs YAML mapping: each level's list names the previous one nine times."""
+    lines = ["env_vars: {}", "l0: &l0 [lol]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+# A pod template 5,000 levels deep (the API server takes 10,000 where a schema is open; orjson
+# alone fails past 254, Python recursion past ~330).
+DEEP_HEAD = {**HEAD_ONLY, "headGroupSpec": {**HEAD_ONLY["headGroupSpec"], "template": {
+    "spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.9.0"}]},
+    "x": nested(5_000)}}}
+
 INVALID: dict[str, tuple[dict[str, Any], str]] = {
     "k8s-job-mode": ({"submissionMode": "K8sJobMode"}, "spec.submissionMode"),
     "sidecar-mode": ({"submissionMode": "SidecarMode"}, "spec.submissionMode"),
@@ -669,6 +690,12 @@ INVALID: dict[str, tuple[dict[str, Any], str]] = {
         "rayStartParams": {}, "template": {"spec": {"containers": [
             {"name": "w", "image": "rayproject/ray:2.9.0"}]}}}]}},
         "spec.rayClusterSpec.workerGroupSpecs[0]"),
+    # hostile input: each refused up front, naming the field, costing nothing per reconcile
+    "deep-template": ({"rayClusterSpec": DEEP_HEAD},
+                      "spec.rayClusterSpec.headGroupSpec.template.x.x.x"),
+    "yaml-bomb": ({"runtimeEnvYAML": laughs(9)}, "spec.runtimeEnvYAML"),
+    "yaml-recursion": ({"runtimeEnvYAML": "[" * 10_000}, "spec.runtimeEnvYAML"),
+    "yaml-self-alias": ({"runtimeEnvYAML": "a: &a [*a]"}, "spec.runtimeEnvYAML"),
 }
 
 

@@ -215,6 +215,33 @@ async def test_the_seed_example_is_rejected_naming_serve_config_v2() -> None:
                             timeout=300)
 
 
+BOMB = (  # 9**8 applications from 300 bytes, once the aliases are expanded
+    "l0: &l0 {name: app, import_path: fruit:deployment_graph}\n"
+    + "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 9))
+    + "applications: *l8\n"
+)
+
+
+async def test_a_yaml_bomb_in_serve_config_is_refused_and_the_others_keep_serving() -> None:
+    async with FakeEnv(seed=4) as env:
+        await env.apply(manifest())
+        await until_running(env)
+        bomb = manifest(serveConfigV2=BOMB)
+        bomb["metadata"]["name"] = "bomb"
+        await env.apply(bomb)
+        await env.run_until(lambda: env.status(RAYSERVICE, "bomb").get("status") == "FAILED",
+                            timeout=30)
+        st = env.status(RAYSERVICE, "bomb")
+        assert st["reason"] == "ValidationFailed"
+        assert st["message"].startswith("spec.serveConfigV2: not a Serve config"), st["message"]
+        assert "expands to more than" in st["message"]
+        version = env.get(RAYSERVICE, "bomb")["metadata"]["resourceVersion"]  # type: ignore[index]
+        await run_for(env, 60)
+        assert env.get(RAYSERVICE, "bomb")["metadata"]["resourceVersion"] == version  # type: ignore[index]
+        assert status(env)["status"] == "RUNNING"
+        assert [c for c in clusters(env) if c.startswith("bomb")] == []
+
+
 async def test_a_serve_only_change_is_applied_in_place() -> None:
     async with FakeEnv(seed=3) as env:
         await env.apply(manifest())

@@ -14,7 +14,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import orjson
 import yaml
 from aiohttp import web
 
@@ -31,6 +30,7 @@ from rayop.fakes.apiserver._status import error_bytes, json_bytes, success_bytes
 from rayop.fakes.apiserver._table import Column, table, wants_table
 from rayop.fakes.apiserver._tls import self_signed
 from rayop.fakes.cluster import FakeCluster
+from rayop.runtime import jsoncodec
 from rayop.runtime.client import (
     BUILTIN_KINDS,
     Kind,
@@ -440,7 +440,7 @@ class ApiServer:
             obj = event.object
             if as_table and event.type != "BOOKMARK":
                 obj = self._table(request, route, [obj], event.resource_version)
-            if not await _write(response, orjson.dumps({"type": event.type, "object": obj})
+            if not await _write(response, jsoncodec.dumps({"type": event.type, "object": obj})
                                 + b"\n"):
                 return
             pending = _next(events)
@@ -505,8 +505,8 @@ class ApiServer:
                                        "application/apply-patch+yaml")
         assert route.name is not None
         try:
-            patch = orjson.loads(await request.read())
-        except orjson.JSONDecodeError as exc:
+            patch = jsoncodec.loads(await request.read())
+        except ValueError as exc:
             raise BadRequest(f"error decoding patch: {exc}") from None
         status = route.subresource == "status"
         if patch_type is PatchType.STRATEGIC:
@@ -549,8 +549,8 @@ class ApiServer:
         assert route.name is not None
         raw = await request.read()
         try:
-            options = orjson.loads(raw) if raw.strip() else {}
-        except orjson.JSONDecodeError as exc:
+            options = jsoncodec.loads(raw) if raw.strip() else {}
+        except ValueError as exc:
             raise BadRequest(f"error decoding DeleteOptions: {exc}") from None
         if not isinstance(options, dict):
             raise BadRequest("DeleteOptions must be a JSON object")
@@ -672,8 +672,8 @@ def _error(err: ApiError) -> web.Response:
 
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
-        body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError as exc:
+        body = jsoncodec.loads(await request.read())
+    except ValueError as exc:
         raise BadRequest(f"the object provided is unrecognized (not JSON: {exc})") from None
     if not isinstance(body, dict):
         raise BadRequest("the object provided is unrecognized (not a JSON object)")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from rayop.runtime import jsoncodec
 from rayop.runtime.errors import ApiError
 
 __all__ = ["error_bytes", "json_bytes", "status_dict", "success_bytes"]
@@ -13,7 +12,7 @@ __all__ = ["error_bytes", "json_bytes", "status_dict", "success_bytes"]
 
 def json_bytes(value: Any) -> bytes:
     """Encode ``value`` as a Go ``json.Encoder`` does: compact, ending in a newline."""
-    return orjson.dumps(value) + b"\n"
+    return jsoncodec.dumps(value) + b"\n"
 
 
 def status_dict(error: ApiError) -> dict[str, Any]:

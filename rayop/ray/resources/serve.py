@@ -16,11 +16,15 @@ from pydantic import Field
 from pydantic.alias_generators import to_snake
 
 from rayop.ray.resources.common import Number, Problem, describe_value
+from rayop.runtime.errors import RayopError
 from rayop.runtime.models import WireModel
 
 __all__ = [
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_NODES",
     "ServeDeploymentGraphSpec",
     "ServeDeploymentSpec",
+    "YAMLTooBig",
     "check_serve_config",
     "check_serve_config_text",
     "graph_spec_to_serve_config",
@@ -36,15 +40,89 @@ DEFAULT_APP_NAME = "default"
 _FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def load_yaml(text: str) -> Any:
-    """Parse one YAML document safely: libyaml when present, Python's messages on errors.
+MAX_YAML_DEPTH = 64
+"""The deepest nesting of a YAML document rayop parses (as for specs: ``rayop.runtime.limits``)."""
 
-    Raises ``yaml.YAMLError``; the error comes from PyYAML's pure-Python parser, whose messages
+MAX_YAML_NODES = 100_000
+"""The most nodes a YAML document may have once its aliases are expanded (a billion laughs has
+10**9 from 600 bytes): what is sent to Ray is the expanded document."""
+
+
+class YAMLTooBig(RayopError, yaml.YAMLError):
+    """A YAML document beyond rayop's bounds: too deep, or too large once aliases are expanded."""
+
+    def __init__(self, problem: str, mark: Any = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = mark
+
+
+def _check_bounds(text: str, loader: Any) -> None:
+    """Walk the document's events (no recursion, no construction) and refuse it past the bounds.
+
+    Depth counts open collections; the expanded size counts each node once per place it appears,
+    an alias counting as the whole node it names, so aliases of aliases multiply as they would
+    when Ray's JSON is built. An alias to a collection still open (a recursive document) is
+    refused too.
+    """
+    sizes: dict[str, int] = {}  # anchor -> expanded size of its finished node
+    open_anchors: set[str] = set()
+    stack: list[tuple[str | None, int]] = []  # (anchor, size so far) per open collection
+    total = 0
+
+    def finish(anchor: str | None, size: int, mark: Any) -> None:
+        nonlocal total
+        if anchor:
+            sizes[anchor] = size
+        if stack:
+            parent_anchor, parent_size = stack[-1]
+            stack[-1] = (parent_anchor, parent_size + size)
+        else:
+            total += size
+        if total + sum(s for _, s in stack) > MAX_YAML_NODES:
+            raise YAMLTooBig(f"expands to more than {MAX_YAML_NODES} nodes (through its aliases)",
+                             mark)
+
+    for event in yaml.parse(text, Loader=loader):
+        mark = event.start_mark
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) >= MAX_YAML_DEPTH:
+                raise YAMLTooBig(f"nests deeper than {MAX_YAML_DEPTH} levels", mark)
+            anchor = event.anchor
+            if anchor:
+                open_anchors.add(anchor)
+            stack.append((anchor, 1))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, size = stack.pop()
+            if anchor:
+                open_anchors.discard(anchor)
+            finish(anchor, size, mark)
+        elif isinstance(event, yaml.ScalarEvent):
+            finish(event.anchor, 1, mark)
+        elif isinstance(event, yaml.AliasEvent):
+            if event.anchor in open_anchors:
+                raise YAMLTooBig(f"the alias *{event.anchor} refers to itself", mark)
+            finish(None, sizes.get(str(event.anchor), 1), mark)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse one YAML document safely: bounded, libyaml when present, Python's messages on errors.
+
+    Raises ``yaml.YAMLError``: :class:`YAMLTooBig` for a document nested deeper than
+    :data:`MAX_YAML_DEPTH` or larger than :data:`MAX_YAML_NODES` nodes once its aliases are
+    expanded (checked on the event stream first, so neither recursion nor a YAML bomb's
+    expansion ever happens); otherwise the error of PyYAML's pure-Python parser, whose messages
     (``mapping values are not allowed here``) are the clearer ones.
     """
     try:
+        _check_bounds(text, _FAST_LOADER)
         return yaml.load(text, Loader=_FAST_LOADER)
+    except YAMLTooBig:
+        raise
     except yaml.YAMLError:
+        # libyaml gives up on its own limits (1,000 open brackets) before rayop's bound is
+        # reached on the event stream; the pure-Python parser has none, so bound it again.
+        _check_bounds(text, yaml.SafeLoader)
         return yaml.load(text, Loader=yaml.SafeLoader)
 
 
@@ -96,6 +174,8 @@ def parse_yaml_mapping(text: str | None) -> dict[str, Any]:
         return {}
     try:
         value = load_yaml(text)
+    except YAMLTooBig as error:
+        raise ValueError(f"refused: {yaml_error_text(error)}") from None
     except yaml.YAMLError as error:
         raise ValueError(f"not valid YAML: {yaml_error_text(error)}") from None
     if value is None:

@@ -26,6 +26,7 @@ from rayop.ray.resources.rayjob import RayJob
 from rayop.ray.resources.rayservice import RayService
 from rayop.ray.resources.rules import raycluster_rules, rayjob_rules, rayservice_rules
 from rayop.runtime.errors import Cause
+from rayop.runtime.limits import MAX_SPEC_DEPTH, too_deep
 
 __all__ = [
     "API_VERSION",
@@ -114,6 +115,10 @@ def _validate(obj: Any, model: type[M], kind: str, rules: Rules) -> tuple[M | No
         return None, [
             Problem("", f"expected a {kind} object (a mapping), got {describe_value(obj)}")
         ]
+    deep = too_deep(obj)
+    if deep is not None:  # checked first: the rest of validation recurses
+        return None, [Problem(deep, f"nests deeper than {MAX_SPEC_DEPTH} levels here; rayop "
+                                    "refuses objects nested this deep")]
     problems = _header_problems(obj, kind)
     loaded = load(model, obj)
     if isinstance(loaded, list):
