@@ -141,3 +141,29 @@ async def test_one_object_nested_300_levels_deep_stops_nothing(e2e: E2EBackend) 
         assert st["message"].startswith("spec.rayClusterSpec.headGroupSpec.template.x.x"), st
         assert "nests deeper than 64 levels" in st["message"]
         assert [n for n in await operator.names(RAYCLUSTER) if n.startswith("deep")] == []
+
+
+async def test_a_pod_the_api_server_refuses_is_reported_once_naming_the_template(
+        operator: Operator) -> None:
+    # kube-apiserver validates the whole pod spec (restartPolicy must be Always, OnFailure or
+    # Never); the fake checks containers only (docs/fake-vs-real.md, difference 30), so there the
+    # same cluster starts.
+    ns = operator.backend.namespace
+    cluster = example("raycluster-sample.yaml", ns)
+    cluster["spec"]["headGroupSpec"]["template"]["spec"]["restartPolicy"] = "Sometimes"
+    await operator.api.create(RAYCLUSTER, cluster, namespace=ns)
+    name = cluster["metadata"]["name"]
+    want = "failed" if operator.backend.name == "realapi" else "ready"
+
+    async def settled() -> bool:
+        return (await operator.status(RAYCLUSTER, name)).get("state") == want
+
+    await operator.until(settled)
+    if want == "ready":
+        return
+    st = await operator.status(RAYCLUSTER, name)
+    assert st["reason"] == "ValidationFailed"
+    assert st["message"].startswith(
+        "spec.headGroupSpec.template: the API server refused the Pod built from it"), st
+    assert "restartPolicy" in st["message"]
+    assert await operator.names(POD) == []

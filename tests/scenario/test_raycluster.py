@@ -329,3 +329,32 @@ async def test_a_head_that_runs_is_served_even_when_its_status_write_answered_a_
         await env.run_until(lambda: env.dashboards.for_cluster("default", NAME).alive,
                             timeout=10)
 
+
+
+async def test_a_pod_the_api_server_refuses_fails_the_cluster_naming_the_template() -> None:
+    # The CRD leaves the template open, so only the API server sees some mistakes (a
+    # restartPolicy of "Sometimes", an admission policy): its 422 is reported like an invalid
+    # spec, once, instead of a create that fails on every reconcile.
+    faults = FaultPlan()
+    faults.fail(ApiError.from_status({  # as kube-apiserver refuses such a pod
+        "kind": "Status", "status": "Failure", "code": 422, "reason": "Invalid",
+        "message": 'Pod "x" is invalid: spec.restartPolicy: Unsupported value: "Sometimes"'}),
+        verb="create", kind=POD, times=None)
+    async with FakeEnv(seed=32, controllers=["raycluster"], faults=faults) as env:
+        await env.apply(SAMPLE)
+        await env.run_until(lambda: st(env).get("state") == "failed", timeout=30)
+        s = st(env)
+        assert s["reason"] == "ValidationFailed"
+        assert s["message"].startswith("spec.headGroupSpec.template: the API server refused "
+                                       "the Pod built from it: Pod \"x\" is invalid"), s
+        warnings = [e for e in events(env) if e["type"] == "Warning"]
+        assert [e["reason"] for e in warnings] == ["InvalidSpec"]
+        version = env.get(RAYCLUSTER, NAME)["metadata"]["resourceVersion"]  # type: ignore[index]
+        await run_for(env, 120, step=5)
+        assert env.get(RAYCLUSTER, NAME)["metadata"]["resourceVersion"] == version  # type: ignore[index]
+        assert len([e for e in events(env) if e["type"] == "Warning"]) == 1  # no retry loop
+
+        faults.clear()  # the user fixes the template: a new generation is reconciled again
+        await env.apply(manifest(replicas=1))
+        await until_ready(env)
+        assert len(pods_of(env, NAME)) == 2

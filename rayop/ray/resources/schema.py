@@ -26,6 +26,7 @@ from rayop.ray.kinds import RAYCLUSTER, RAYJOB, RAYSERVICE
 from rayop.ray.resources.raycluster import RayCluster
 from rayop.ray.resources.rayjob import RayJob
 from rayop.ray.resources.rayservice import RayService
+from rayop.runtime import jsoncodec
 from rayop.runtime.client import Kind
 from rayop.runtime.errors import Cause
 
@@ -158,7 +159,7 @@ def _check(schema: Mapping[str, Any], value: Any, path: str, causes: list[Cause]
 
 def _enum_cause(schema: Mapping[str, Any], path: str, value: Any) -> Cause:
     supported = ", ".join(json.dumps(v) for v in schema["enum"])
-    message = f"Unsupported value: {json.dumps(value)}: supported values: {supported}"
+    message = f"Unsupported value: {_shown(value)}: supported values: {supported}"
     return Cause(path, message, "FieldValueNotSupported")
 
 
@@ -210,9 +211,17 @@ def _type_cause(path: str, value: Any, expected: str) -> Cause:
     if isinstance(value, dict | list):
         shown = '"object"' if isinstance(value, dict) else '"array"'
     else:
-        shown = json.dumps(value)
+        shown = _shown(value)
     message = f"Invalid value: {shown}: {path} in body must be of type {expected}: {shown}"
     return Cause(path, message, "FieldValueTypeInvalid")
+
+
+def _shown(value: Any) -> str:
+    """A value as JSON in a message, at any depth the API server accepts."""
+    try:
+        return json.dumps(value)
+    except RecursionError:
+        return jsoncodec.dumps(value).decode()
 
 
 def _join(path: str, name: str) -> str:

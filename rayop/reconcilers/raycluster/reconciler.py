@@ -13,12 +13,18 @@ Each reconcile compares what the cluster's spec asks for with the pods and Servi
 5. the status — state, replica counts, head IPs, endpoints, conditions — is written only when it
    changed.
 
+A spec the validation let through but from which no valid pod or Service can be made — rayop's
+builder fails on it, or the API server refuses what was built (422) — is refused like an invalid
+spec (``ValidationFailed`` naming the template, one Warning event), instead of failing the same
+way on every reconcile.
+
 Pods are created with ``generateName``; the manager's write tracking makes sure the next reconcile
 sees them in the cache before counting again, so a lagging cache never doubles a group.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -44,9 +50,9 @@ from rayop.reconcilers.raycluster.status import (
     pod_start_failure,
 )
 from rayop.runtime.cache import Cache
-from rayop.runtime.client import POD, SERVICE, ClusterClient, Obj
+from rayop.runtime.client import POD, SERVICE, ClusterClient, Kind, Obj
 from rayop.runtime.clock import Clock
-from rayop.runtime.errors import AlreadyExists, NotFound
+from rayop.runtime.errors import AlreadyExists, Invalid, NotFound, TerminalError
 from rayop.runtime.events import EventRecorder
 from rayop.runtime.owners import controlled_by
 from rayop.runtime.reconcile import Request, Result
@@ -55,6 +61,9 @@ from rayop.runtime.status import StatusWriter, spec_rejected
 __all__ = ["RayClusterReconciler"]
 
 _log = structlog.get_logger("rayop.raycluster")
+
+
+_BUILD_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -105,11 +114,15 @@ class RayClusterReconciler:
             await self._delete_pods(cluster, [*observed.head_pods, *_flat(observed.workers)],
                                     reason="suspended")
         else:
-            await self._ensure_service(observed)
-            await self._reconcile_head(observed)
             groups = spec.worker_group_specs or []
-            for group in groups:
-                await self._reconcile_group(observed, group)
+            try:
+                await self._ensure_service(observed)
+                await self._reconcile_head(observed)
+                for index, group in enumerate(groups):
+                    await self._reconcile_group(observed, group, index)
+            except TerminalError as refused:  # no valid child from this spec: say so, once
+                await self.status.reject(cluster, [str(refused)], {"state": "failed"})
+                return Result()
             known = {g.group_name for g in groups}
             orphans = [p for name, pods in observed.workers.items() if name not in known
                        for p in pods]
@@ -143,25 +156,29 @@ class RayClusterReconciler:
     async def _ensure_service(self, observed: _Observed) -> None:
         if observed.service is not None:
             return
-        body = build_head_service(observed.cluster, observed.spec)
         try:
-            await self.client.create(SERVICE, body, namespace=body["metadata"]["namespace"])
+            created = await self._create_built(
+                SERVICE, lambda: build_head_service(observed.cluster, observed.spec),
+                "spec.headGroupSpec")
         except AlreadyExists:
             return
         self.events.normal(observed.cluster, "CreatedService",
-                           f"Created head Service {body['metadata']['name']}")
+                           f"Created head Service {created['metadata']['name']}")
 
     async def _reconcile_head(self, observed: _Observed) -> None:
         failed = [p for p in observed.head_pods if pod_failed(p)]
         await self._delete_pods(observed.cluster, failed, reason="failed")
         alive = [p for p in observed.head_pods if not pod_failed(p)]
         if not alive:
-            pod = build_head_pod(observed.cluster, observed.spec.head_group_spec)
-            await self._create_pod(observed.cluster, pod, HEAD_GROUP)
+            await self._create_pod(
+                observed.cluster,
+                lambda: build_head_pod(observed.cluster, observed.spec.head_group_spec),
+                HEAD_GROUP, "spec.headGroupSpec.template")
         elif len(alive) > 1:
             await self._delete_pods(observed.cluster, alive[1:], reason="extra head")
 
-    async def _reconcile_group(self, observed: _Observed, group: WorkerGroupSpec) -> None:
+    async def _reconcile_group(self, observed: _Observed, group: WorkerGroupSpec,
+                               index: int) -> None:
         pods = observed.workers.get(group.group_name, [])
         doomed = set((group.scale_strategy.workers_to_delete or []) if group.scale_strategy
                      else [])
@@ -173,17 +190,37 @@ class RayClusterReconciler:
         if len(alive) < want:
             for _ in range(want - len(alive)):
                 await self._create_pod(observed.cluster,
-                                       build_worker_pod(observed.cluster, group), group.group_name)
+                                       lambda: build_worker_pod(observed.cluster, group),
+                                       group.group_name, f"spec.workerGroupSpecs[{index}].template")
         elif len(alive) > want:
             # Not-ready pods go first, then the newest: healthy old pods are kept.
             newest_first = sorted(alive, key=_created, reverse=True)
             surplus = sorted(newest_first, key=pod_ready)[: len(alive) - want]
             await self._delete_pods(observed.cluster, surplus, reason="scale down")
 
-    async def _create_pod(self, cluster: Obj, pod: Obj, group: str) -> None:
-        created = await self.client.create(POD, pod, namespace=pod["metadata"]["namespace"])
+    async def _create_pod(self, cluster: Obj, build: Callable[[], Obj], group: str,
+                          where: str) -> None:
+        created = await self._create_built(POD, build, where)
         self.events.normal(cluster, "CreatedPod",
                            f"Created {group} pod {created['metadata']['name']}")
+
+    async def _create_built(self, kind: Kind, build: Callable[[], Obj], where: str) -> Obj:
+        """Build a child from the spec part at ``where`` and create it.
+
+        Raises :class:`~rayop.runtime.errors.TerminalError` naming that part when it cannot
+        give a valid one.
+        """
+        try:
+            body = build()
+        except _BUILD_ERRORS as err:
+            _log.warning("cannot build a child from the spec", field=where, exc_info=True)
+            raise TerminalError(f"{where}: rayop cannot build a {kind.kind} from it "
+                               f"({type(err).__name__}: {str(err)[:200]})") from err
+        try:
+            return await self.client.create(kind, body, namespace=body["metadata"]["namespace"])
+        except Invalid as err:
+            raise TerminalError(f"{where}: the API server refused the {kind.kind} built from it: "
+                               f"{err.message[:1000]}") from err
 
     async def _delete_pods(self, cluster: Obj, pods: list[Obj], *, reason: str) -> None:
         for pod in pods:

@@ -1,0 +1,1 @@
+"""The hostile-input fuzzer tier: generated objects the API server accepts, on the fake and real."""
