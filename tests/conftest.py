@@ -100,10 +100,21 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     Then, per backend, how many tests ran (passed or failed) and how many skipped.
     """
     _per_backend(terminalreporter)
+    _fuzz_figures(terminalreporter)
     if _skips:
         terminalreporter.section("skipped, by reason")
         for reason, count in _skips.most_common():
             terminalreporter.write_line(f"{count:5d}  {reason}")
+
+
+def _fuzz_figures(terminalreporter: pytest.TerminalReporter) -> None:
+    from fuzz.cases import TALLIES  # filled by tests/fuzz and tests/e2e/test_fuzz_e2e.py
+
+    if not TALLIES:
+        return
+    terminalreporter.section("hostile-input fuzzer")
+    for backend, tally in sorted(TALLIES.items()):
+        terminalreporter.write_line(f"{backend:>8}: {tally.line()}")
 
 
 def _per_backend(terminalreporter: pytest.TerminalReporter) -> None:

@@ -192,19 +192,30 @@ class Transport:
         finally:
             response.release()
 
+    async def _send(self, call: Call) -> aiohttp.ClientResponse:
+        response: aiohttp.ClientResponse = await self.api_client.call_api(
+            call.path,
+            call.method,
+            query_params=list(call.query),
+            header_params={"Accept": JSON, "Content-Type": call.content_type},
+            body=call.body,
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _request_timeout=call.timeout or self._timeout,
+        )
+        return response
+
     async def _exchange(self, call: Call) -> aiohttp.ClientResponse:
         """Send one attempt; return a 2xx response, raise the mapped error for any other."""
         try:
-            response: aiohttp.ClientResponse = await self.api_client.call_api(
-                call.path,
-                call.method,
-                query_params=list(call.query),
-                header_params={"Accept": JSON, "Content-Type": call.content_type},
-                body=call.body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=call.timeout or self._timeout,
-            )
+            try:
+                response = await self._send(call)
+            except RecursionError:
+                # kubernetes-asyncio encodes the body recursively, before sending anything: a
+                # body nested deeper than the recursion limit (the API server takes 10,000
+                # levels) is sent again with room for it.
+                with jsoncodec.room_for_depth():
+                    response = await self._send(call)
         except ConfigException as exc:  # a credential plugin or token refresh failed
             raise Unauthorized(f"{call}: cannot get credentials: {exc}") from exc
         if 200 <= response.status < 300:

@@ -25,7 +25,7 @@ import orjson
 
 from rayop.runtime.errors import RayopError
 
-__all__ = ["MAX_DEPTH", "TooDeep", "dumps", "loads", "nesting_depth"]
+__all__ = ["MAX_DEPTH", "TooDeep", "dumps", "loads", "nesting_depth", "room_for_depth"]
 
 MAX_DEPTH = 10_000
 """The deepest nesting accepted: Go's ``encoding/json`` limit, which the API server applies."""
@@ -61,7 +61,8 @@ def nesting_depth(value: Any) -> int:
 
 
 @contextlib.contextmanager
-def _room_for_depth() -> Iterator[None]:
+def room_for_depth() -> Iterator[None]:
+    """Raise the recursion limit for the block: room for a recursive encoder at any depth."""
     needed = sys.getrecursionlimit() + MAX_DEPTH * _FRAMES_PER_LEVEL + _HEADROOM
     before = sys.getrecursionlimit()
     sys.setrecursionlimit(max(before, needed))
@@ -80,7 +81,7 @@ def dumps(value: Any) -> bytes:
             raise
     if nesting_depth(value) > MAX_DEPTH:
         raise TooDeep()
-    with _room_for_depth():
+    with room_for_depth():
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return text.encode()
 
@@ -93,7 +94,7 @@ def loads(raw: bytes | bytearray | memoryview | str) -> Any:
         if "depth limit" not in str(err):
             raise
     text = bytes(raw).decode() if not isinstance(raw, str) else raw
-    with _room_for_depth():
+    with room_for_depth():
         try:
             value = json.loads(text)
         except RecursionError:

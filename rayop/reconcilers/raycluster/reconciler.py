@@ -14,7 +14,8 @@ Each reconcile compares what the cluster's spec asks for with the pods and Servi
    changed.
 
 A spec the validation let through but from which no valid pod or Service can be made — rayop's
-builder fails on it, or the API server refuses what was built (422) — is refused like an invalid
+builder fails on it, or the API server refuses what was built (422, or 400 for a value of the
+wrong type in a field the pod's schema types) — is refused like an invalid
 spec (``ValidationFailed`` naming the template, one Warning event), instead of failing the same
 way on every reconcile.
 
@@ -52,7 +53,7 @@ from rayop.reconcilers.raycluster.status import (
 from rayop.runtime.cache import Cache
 from rayop.runtime.client import POD, SERVICE, ClusterClient, Kind, Obj
 from rayop.runtime.clock import Clock
-from rayop.runtime.errors import AlreadyExists, Invalid, NotFound, TerminalError
+from rayop.runtime.errors import AlreadyExists, BadRequest, Invalid, NotFound, TerminalError
 from rayop.runtime.events import EventRecorder
 from rayop.runtime.owners import controlled_by
 from rayop.runtime.reconcile import Request, Result
@@ -218,7 +219,7 @@ class RayClusterReconciler:
                                f"({type(err).__name__}: {str(err)[:200]})") from err
         try:
             return await self.client.create(kind, body, namespace=body["metadata"]["namespace"])
-        except Invalid as err:
+        except (Invalid, BadRequest) as err:  # 400: a wrong type in a typed field of the pod
             raise TerminalError(f"{where}: the API server refused the {kind.kind} built from it: "
                                f"{err.message[:1000]}") from err
 
