@@ -16,7 +16,6 @@ traceback's last line and ``body`` the whole text; a 404 for an unknown job beco
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl as _ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from rayop.ray.dashboard import (
     ServeDetails,
     answer_error,
 )
+from rayop.runtime import jsoncodec
 from rayop.runtime.clock import Clock, RealClock
 
 __all__ = ["HttpDashboardClient", "HttpDashboards", "dashboard_for"]
@@ -50,7 +50,7 @@ class _Answer:
 
     def json(self) -> Any:
         try:
-            return json.loads(self.text)
+            return jsoncodec.loads(self.text)
         except ValueError:
             raise answer_error("unparseable answer", self.status, self.text) from None
 

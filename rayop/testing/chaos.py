@@ -46,7 +46,7 @@ from rayop.runtime.client import POD, SERVICE, Obj
 from rayop.runtime.errors import ApiError, Conflict, ServerError
 from rayop.testing.simulation import Simulation
 
-__all__ = ["Action", "FaultMix", "FaultSchedule", "draw_faults", "run_chaos"]
+__all__ = ["PROFILES", "Action", "FaultMix", "FaultSchedule", "draw_faults", "run_chaos"]
 
 API_FAULTS = ("conflict", "throttle", "server-error", "unavailable", "timeout",
               "ambiguous-create", "watch-drop", "watch-expire", "stale-read")
@@ -67,6 +67,19 @@ class FaultMix:
         "lag": 2, "pod-crash": 2, "eviction": 1, "head-loss": 1, "dashboard-outage": 2,
         "dashboard-slow": 1, "crash": 3, "leader-change": 2})
     """The most of each timed fault one seed draws."""
+    randomise: bool = False
+    """Draw per seed how many API fault kinds (1 to ``api_faults``) and the rate cap (2 % to
+    ``max_rate``), so one profile covers light and heavy seeds."""
+
+
+PROFILES: dict[str, FaultMix] = {
+    "ci": FaultMix(),
+    "harsh": FaultMix(api_faults=len(API_FAULTS), max_rate=0.2, randomise=True, timed={
+        "lag": 3, "pod-crash": 3, "eviction": 2, "head-loss": 2, "dashboard-outage": 3,
+        "dashboard-slow": 2, "crash": 4, "leader-change": 3}),
+}
+"""The sweep's fault profiles: ``ci`` (the standard mix) and ``harsh`` (every API fault kind
+possible, up to 20 % of requests each, more timed faults, always two managers)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -98,8 +111,11 @@ def draw_faults(seed: int, mix: FaultMix | None = None, *, managers: int = 1) ->
     """Draw a fault schedule from ``seed`` (the same seed, the same schedule)."""
     mix = mix or FaultMix()
     rng = random.Random(f"rayop-chaos/{seed}")
-    chosen = rng.sample(API_FAULTS, k=min(mix.api_faults, len(API_FAULTS)))
-    api = {name: round(rng.uniform(0.01, mix.max_rate), 3) for name in sorted(chosen)}
+    kinds, cap = min(mix.api_faults, len(API_FAULTS)), mix.max_rate
+    if mix.randomise:
+        kinds, cap = rng.randint(1, kinds), rng.uniform(0.02, mix.max_rate)
+    chosen = rng.sample(API_FAULTS, k=kinds)
+    api = {name: round(rng.uniform(0.01, cap), 3) for name in sorted(chosen)}
     actions: list[Action] = []
     for fault in TIMED_FAULTS:
         most = mix.timed.get(fault, 0)

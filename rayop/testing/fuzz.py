@@ -280,7 +280,7 @@ def _set(obj: Any, path: Path, value: Any) -> None:
     node = obj
     for part, nxt in itertools.pairwise(path):
         empty: Any = [] if isinstance(nxt, int) else {}
-        if isinstance(node, dict):
+        if isinstance(node, dict) and isinstance(part, str):
             if not isinstance(node.get(part), (dict, list)):
                 node[part] = empty
             node = node[part]
@@ -293,7 +293,7 @@ def _set(obj: Any, path: Path, value: Any) -> None:
         else:
             return
     last = path[-1]
-    if isinstance(node, dict):
+    if isinstance(node, dict) and isinstance(last, str):  # JSON keys are strings
         node[last] = value
     elif isinstance(node, list) and isinstance(last, int):
         while len(node) <= last:

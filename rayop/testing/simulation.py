@@ -403,7 +403,7 @@ class Simulation:
 
     # -- acting and looking --------------------------------------------------------------------
 
-    async def apply(self, obj: Obj, *, kind: Kind | None = None, attempts: int = 20) -> Obj:
+    async def apply(self, obj: Obj, *, kind: Kind | None = None, attempts: int = 100) -> Obj:
         """Create or update ``obj`` as a user would (retrying through API faults)."""
         for attempt in range(attempts):
             try:
@@ -418,7 +418,7 @@ class Simulation:
 
     async def delete(self, kind: Kind, name: str, namespace: str = "default") -> None:
         """Delete an object as a user would (retrying through API faults; gone is fine)."""
-        for _ in range(20):
+        for _ in range(100):
             try:
                 await self.cluster.delete(kind, name, namespace=namespace)
                 return

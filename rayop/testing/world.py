@@ -29,7 +29,7 @@ from rayop.operator.controllers import ControllerSpec
 from rayop.ray.fakes.dashboard import FakeDashboard
 from rayop.ray.kinds import RAYSERVICE
 from rayop.runtime.client import Obj
-from rayop.testing.chaos import FaultMix, FaultSchedule, draw_faults, run_chaos
+from rayop.testing.chaos import PROFILES, FaultMix, FaultSchedule, draw_faults, run_chaos
 from rayop.testing.invariants import Violation
 from rayop.testing.simulation import Setup, Simulation
 from rayop.testing.timeline import Timeline
@@ -99,9 +99,10 @@ def rayservice_manifest(name: str, *, image: str = _IMAGE, price: int = 1,
     }
 
 
-def replay_command(seed: int, *, broken: str | None = None) -> str:
+def replay_command(seed: int, *, broken: str | None = None, profile: str = "ci") -> str:
     """The command that replays ``seed`` exactly."""
     extra = f" --broken {broken}" if broken else ""
+    extra += f" --profile {profile}" if profile != "ci" else ""
     return f"python -m rayop.testing replay {seed}{extra}"
 
 
@@ -138,6 +139,7 @@ async def run_world(
     seed: int,
     *,
     mix: FaultMix | None = None,
+    profile: str | None = None,
     setup: Setup | None = None,
     controllers: Iterable[str | ControllerSpec] | None = None,
     jobs: int = 3,
@@ -150,10 +152,14 @@ async def run_world(
     """Run the standard world for ``seed`` (see the module docstring) and check its invariants."""
     started = time.perf_counter()
     rng = random.Random(f"rayop-world/{seed}")
+    if profile is not None:
+        mix = mix or PROFILES[profile]
+        if profile == "harsh":
+            managers = managers or 2
     managers = managers or rng.choice((1, 1, 2))
     schedule = draw_faults(seed, mix, managers=managers)
     sim = Simulation(seed=seed, managers=managers, setup=setup, controllers=controllers,
-                     replay=replay or replay_command(seed))
+                     replay=replay or replay_command(seed, profile=profile or "ci"))
     async with sim:
         durations = {f"job-{i}": rng.uniform(5.0, 90.0) for i in range(jobs)}
 

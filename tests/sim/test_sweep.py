@@ -4,13 +4,19 @@ Every seed draws its own world (one manager, or two with leader election), its o
 timing; once the faults stop, the world must converge and every invariant must hold
 (``rayop.testing.invariants``). A failing seed prints the command that replays it exactly.
 
-``pytest tests/sim --rayop-seed N`` runs seed N alone. ``RAYOP_SWEEP_SEEDS`` (default 300) and
-``RAYOP_SWEEP_WORKERS`` (default: up to 2 processes) size the sweep.
+Two profiles (``rayop.testing.chaos.PROFILES``): ``ci``, the standard mix, on seeds 0..; and
+``harsh`` — per seed, any number of the nine API fault kinds at up to 20 % of requests each, more
+timed faults, always two managers — on seeds from 60000.
+
+``pytest tests/sim --rayop-seed N`` runs seed N alone (of both profiles). ``RAYOP_SWEEP_SEEDS``
+(default 300), ``RAYOP_SWEEP_HARSH_SEEDS`` (default 100) and ``RAYOP_SWEEP_WORKERS`` (default:
+up to 2 processes) size the sweeps.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 import os
 import time
@@ -25,41 +31,54 @@ from rayop.testing.__main__ import quiet_logs
 from rayop.testing.planted import planted
 
 SEEDS = int(os.environ.get("RAYOP_SWEEP_SEEDS", "300"))
+HARSH_SEEDS = int(os.environ.get("RAYOP_SWEEP_HARSH_SEEDS", "100"))
+HARSH_FIRST = 60_000
 WORKERS = int(os.environ.get("RAYOP_SWEEP_WORKERS", str(min(2, os.cpu_count() or 1))))
 
 
-def run_seed(seed: int) -> dict[str, Any]:
+def run_seed(seed: int, profile: str = "ci") -> dict[str, Any]:
     """One seed of the standard world, summarised (runs in a worker process)."""
     with quiet_logs():
-        result = asyncio.run(run_world(seed))
-    return {"seed": seed, "line": result.line(), "faults": dict(result.faults),
+        result = asyncio.run(run_world(seed, profile=profile))
+    return {"seed": seed, "profile": profile, "line": result.line(), "faults": dict(result.faults),
             "injected": result.faults_injected, "reconciles": result.reconciles,
             "managers": result.managers, "report": result.report,
             "failed": bool(result.violations)}
 
 
-def _seeds(config: pytest.Config) -> list[int]:
+def _seeds(config: pytest.Config, first: int, count: int) -> list[int]:
     chosen = config.getoption("--rayop-seed", default=None)
-    return [int(chosen)] if chosen is not None else list(range(SEEDS))
+    return [int(chosen)] if chosen is not None else list(range(first, first + count))
 
 
 def test_sweep_invariants_hold(pytestconfig: pytest.Config,
                                capsys: pytest.CaptureFixture[str]) -> None:
     """Every invariant holds on every seed; the numbers of seeds, faults and reconciles shown."""
-    seeds = _seeds(pytestconfig)
+    _sweep(_seeds(pytestconfig, 0, SEEDS), "ci", capsys)
+
+
+def test_harsh_sweep_invariants_hold(pytestconfig: pytest.Config,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The same under the harsh profile: every API fault kind possible, two managers."""
+    _sweep(_seeds(pytestconfig, HARSH_FIRST, HARSH_SEEDS), "harsh", capsys)
+
+
+def _sweep(seeds: list[int], profile: str, capsys: pytest.CaptureFixture[str]) -> None:
     started = time.perf_counter()
     if len(seeds) == 1 or WORKERS < 2:
-        results = [run_seed(s) for s in seeds]
+        results = [run_seed(s, profile) for s in seeds]
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=WORKERS, mp_context=context) as pool:
-            results = list(pool.map(run_seed, seeds, chunksize=4))
+            results = list(pool.map(functools.partial(run_seed, profile=profile), seeds,
+                                    chunksize=4))
     wall = time.perf_counter() - started
     faults: Counter[str] = Counter()
     for r in results:
         faults.update(r["faults"])
     failed = [r for r in results if r["failed"]]
-    summary = (f"sweep: {len(results)} seeds ({sum(r['managers'] == 2 for r in results)} with two "
+    two = sum(r["managers"] == 2 for r in results)
+    summary = (f"sweep ({profile}): {len(results)} seeds ({two} with two "
                f"managers), {sum(r['injected'] for r in results)} faults injected, "
                f"{sum(r['reconciles'] for r in results)} reconciles, {len(failed)} failed, "
                f"{wall:.1f} s wall on {WORKERS if len(seeds) > 1 else 1} process(es)\n"
@@ -68,8 +87,8 @@ def test_sweep_invariants_hold(pytestconfig: pytest.Config,
         print("\n" + summary)
         for r in failed:
             print(r["line"])
-            print(f"   replay: {replay_command(r['seed'])}  (or: pytest tests/sim "
-                  f"-k sweep --rayop-seed {r['seed']})")
+            print(f"   replay: {replay_command(r['seed'], profile=profile)}  (or: pytest "
+                  f"tests/sim -k sweep --rayop-seed {r['seed']})")
     assert len(results) == len(seeds)
     assert sum(r["injected"] for r in results) > 0
     assert not failed, "\n\n".join(r["report"] for r in failed[:3])
@@ -134,3 +153,12 @@ def test_seeds_that_once_failed_pass(seed: int, what: str) -> None:
     with quiet_logs():
         result = asyncio.run(run_world(seed))
     assert not result.violations, f"{what}\n{result.report}"
+
+
+@pytest.mark.parametrize("seed", [60005, 70076])
+def test_harsh_seeds_that_once_failed_pass(seed: int) -> None:
+    """60005: an ambiguous create left two head pods and the fake Ray followed the wrong one (the
+    pending cluster never served); 70076: a new leader whose RayCluster cache lagged relabelled
+    the serving pods out of the serve Service (now a live read confirms first)."""
+    result = run_seed(seed, "harsh")
+    assert not result["failed"], result["report"]

@@ -333,10 +333,28 @@ async def test_dashboards_follow_the_head_pod(clock: VirtualClock) -> None:
     dashboards.observe_pod(head_pod("u1", "Running"))
     assert await fake.get_job("j") is not None
 
-    dashboards.observe_pod(head_pod("u2", "Running"))  # replaced head: a new Ray
+    dashboards.observe_pod(head_pod("u1", "Failed"))  # replaced head: the old one stops ...
+    assert fake.alive is False
+    dashboards.observe_pod(head_pod("u2", "Running"))  # ... and the new one is a new Ray
 
     assert fake.alive is True
     assert await fake.get_job("j") is None
+
+
+async def test_a_second_head_pod_leaves_the_live_ray_alone(clock: VirtualClock) -> None:
+    # An ambiguous create can leave two head pods for a while (rayop deletes the extra one):
+    # each is a Ray of its own, and the one in use keeps its jobs.
+    dashboards = FakeDashboards(clock=clock, alive=False)
+    fake = dashboards.for_cluster("ns", "rc")
+    dashboards.observe_pod(head_pod("u1", "Running"))
+    await fake.submit_job(job("j"))
+    dashboards.observe_pod(head_pod("u2", "Running"))
+    dashboards.observe_pod(head_pod("u2", "Failed"))   # the extra head is deleted
+    assert fake.alive is True and await fake.get_job("j") is not None
+
+    dashboards.observe_pod(head_pod("u3", "Running"))
+    dashboards.observe_pod(head_pod("u1", "Failed"))   # the live head goes: u3 takes over
+    assert fake.alive is True and await fake.get_job("j") is None
 
 
 async def test_dashboards_ignore_worker_pods_and_configure_new_fakes(clock: VirtualClock) -> None:

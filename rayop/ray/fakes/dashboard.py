@@ -467,7 +467,8 @@ class FakeDashboards:
     """A :class:`~rayop.ray.dashboard.DashboardProvider` of fakes, one per (namespace, name).
 
     Pass :meth:`observe_pod` to the kubelet simulator's ``on_pod_change``: a head pod that runs
-    makes its cluster's fake alive; any other state (or a new head pod) kills it and its state.
+    makes its cluster's fake alive; when that pod stops, the fake dies with its state (another
+    running head pod of the cluster is then a new Ray).
     """
 
     def __init__(
@@ -485,7 +486,8 @@ class FakeDashboards:
         self._configure = configure
         self._options = options
         self._fakes: dict[tuple[str, str], FakeDashboard] = {}
-        self._head_uids: dict[tuple[str, str], str] = {}
+        self._head_uids: dict[tuple[str, str], str] = {}  # the head pod each fake runs on
+        self._running_heads: dict[tuple[str, str], set[str]] = {}
 
     def for_cluster(self, namespace: str, name: str) -> FakeDashboard:
         """Return the cluster's fake, creating it (alive per the default) on first use."""
@@ -507,14 +509,32 @@ class FakeDashboards:
             fake.set_alive(alive)
 
     def observe_pod(self, pod: Obj) -> None:
-        """Follow a pod state: a cluster's fake lives while its head pod is Running."""
+        """Follow a pod state: a cluster's fake lives while the head pod it runs on is Running.
+
+        A cluster can have more than one head pod for a while (an ambiguous create that went
+        through twice; rayop deletes the extra one). Each is a Ray of its own: the fake stays
+        bound to the head it runs on while that one runs, whatever the others do; when it stops,
+        the next running head (the lowest uid, for replays) is a new Ray that remembers nothing.
+        """
         head = HeadPod.of(pod)
         if head is None:
             return
-        if self._head_uids.get(head.key) != head.uid:
+        running = self._running_heads.setdefault(head.key, set())
+        if head.running:
+            running.add(head.uid)
+        else:
+            running.discard(head.uid)
+        bound = self._head_uids.get(head.key)
+        if bound is not None and bound in running:
+            return  # the live Ray's head still runs
+        if not running:
+            self.set_alive(head.key, False)
+            return
+        successor = min(running)
+        if successor != bound:
             self.set_alive(head.key, False)  # a new head pod is a new Ray: nothing survives
-            self._head_uids[head.key] = head.uid
-        self.set_alive(head.key, head.running)
+            self._head_uids[head.key] = successor
+        self.set_alive(head.key, True)
 
     def clusters(self) -> dict[tuple[str, str], FakeDashboard]:
         """Return every fake made so far, by (namespace, name)."""

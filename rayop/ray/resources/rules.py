@@ -8,7 +8,6 @@ where rayop shares them; the seed's additions are the Serve config and runtime e
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +21,7 @@ from rayop.ray.resources.serve import (
     parse_yaml_mapping,
     route_prefix_problems,
 )
+from rayop.runtime import jsoncodec
 
 __all__ = ["raycluster_rules", "rayjob_rules", "rayservice_rules"]
 
@@ -423,7 +423,7 @@ def _entrypoint_resources_rules(text: Any) -> list[Problem]:
     if not isinstance(text, str) or not text.strip():
         return []
     try:
-        value = json.loads(text)
+        value = jsoncodec.loads(text)  # a ValueError at any depth
     except ValueError:
         value = None
     valid = isinstance(value, dict) and all(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rayop.ray.dashboard import JobSubmission
 from rayop.ray.resources.rayjob import RayJobSpec
 from rayop.ray.resources.serve import parse_yaml_mapping
+from rayop.runtime import jsoncodec
 
 __all__ = ["runtime_env_of", "submission_for"]
 
@@ -23,7 +23,7 @@ def runtime_env_of(spec: RayJobSpec) -> dict[str, Any] | None:
 def _resources(text: str | None) -> dict[str, float] | None:
     if not text:
         return None
-    parsed = json.loads(text)
+    parsed = jsoncodec.loads(text)
     return {str(k): float(v) for k, v in parsed.items()}
 
 

@@ -60,12 +60,17 @@ class Actions:
         return updated
 
     async def label_pods(self, svc: Obj, cluster: str, want: str | None, *,
-                         exclude_head: bool) -> tuple[int, int]:
+                         exclude_head: bool,
+                         confirm_removal: Callable[[], Awaitable[bool]] | None = None,
+                         ) -> tuple[int, int]:
         """Set ``ray.io/serve`` to ``want`` (None: keep) on a cluster's pods.
 
-        Returns (pods relabelled, ready pods that serve once the labels are written).
+        ``confirm_removal`` is awaited (once) before the first pod that serves is taken out of
+        the serve Service; False keeps every label as it is (a stale cache must not stop
+        traffic). Returns (pods relabelled, ready pods that serve once the labels are written).
         """
         changed = serving = 0
+        removal: bool | None = None
         for pod in self._pods_of(svc["metadata"]["namespace"], cluster):
             if pod["metadata"].get("deletionTimestamp"):
                 continue
@@ -73,6 +78,11 @@ class Actions:
             current = labels.get(LABEL_SERVE)
             head = labels.get(LABEL_NODE_TYPE) == "head"
             value = "false" if head and exclude_head else (want or current)
+            if current == "true" and value == "false" and confirm_removal is not None:
+                if removal is None:
+                    removal = await confirm_removal()
+                if not removal:
+                    value = current
             if value and value != current:
                 changed += await self._label_pod(pod, LABEL_SERVE, value)
             serving += value == "true" and pod_ready(pod)

@@ -31,6 +31,7 @@ status is written once, at the end, and only when it changed::
 
 from __future__ import annotations
 
+import functools
 import random
 import string
 from collections.abc import Mapping
@@ -447,11 +448,25 @@ class RayServiceReconciler:
         """Set ``ray.io/serve`` on each cluster's pods; say how each cluster serves."""
         out: dict[str, Serving] = {}
         for view in views:
+            want = serve_label(view)
+            # "Not ready" read from the cache takes serving pods out only once the API server
+            # says so too: a leader whose watch lags would otherwise cut live traffic.
+            confirm = (functools.partial(self._cannot_serve_live, obs, view.cluster)
+                       if want == "false" and not view.ready else None)
             changed, serving = await self.act.label_pods(
-                obs.svc, view.cluster, serve_label(view),
-                exclude_head=bool(obs.spec.exclude_head_pod_from_serve_svc))
+                obs.svc, view.cluster, want,
+                exclude_head=bool(obs.spec.exclude_head_pod_from_serve_svc),
+                confirm_removal=confirm)
             out[view.cluster] = Serving(endpoints=serving, settled=changed == 0 and serving > 0)
         return out
+
+    async def _cannot_serve_live(self, obs: Observation, name: str) -> bool:
+        """True when the API server, not only the cache, says cluster ``name`` cannot serve."""
+        try:
+            fresh = await self.client.get(RAYCLUSTER, name, namespace=obs.namespace)
+        except NotFound:
+            return True
+        return bool(fresh["metadata"].get("deletionTimestamp")) or not can_serve(fresh)
 
     def _ready_to_switch(self, obs: Observation, clusters: Mapping[str, Obj],
                          pending: ServeView, serving: Mapping[str, Serving]) -> bool:
