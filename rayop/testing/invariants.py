@@ -16,7 +16,8 @@ After the run, :func:`check_world` looks at the world as it is:
 - ``converge``: every RayJob terminal (its own cluster gone once it finished, if it asked for
   that), every RayService RUNNING with only its active cluster left, every RayCluster ready,
   each with ``observedGeneration == generation``;
-- ``exactly-once``: no RayCluster's Ray head accepted two different submission ids, and every
+- ``exactly-once``: no RayCluster's Ray head accepted two different submission ids, nor one id
+  in two of its lives (a restarted head is a new Ray: the job would run again), and every
   RayJob that completed had its job accepted by its cluster's head;
 - ``orphan``: every RayCluster, Pod and Service that belongs to rayop's objects has a live owner.
 """
@@ -213,14 +214,20 @@ def _unconverged(sim: Simulation) -> list[str]:
 def _exactly_once(sim: Simulation) -> list[str]:
     out: list[str] = []
     by_cluster: dict[tuple[str, str], list[str]] = defaultdict(list)
+    lives: dict[tuple[str, str, str], set[int]] = defaultdict(set)
     for sub in sim.submissions:
         ids = by_cluster[(sub.namespace, sub.cluster)]
         if sub.submission_id not in ids:
             ids.append(sub.submission_id)
+        lives[(sub.namespace, sub.cluster, sub.submission_id)].add(sub.incarnation)
     for (ns, cluster), ids in sorted(by_cluster.items()):
         if len(ids) > 1:
             out.append(f"RayCluster {ns}/{cluster} was given {len(ids)} Ray jobs: {ids} "
                        "(a Ray job submitted twice)")
+    for (ns, cluster, sid), heads in sorted(lives.items()):
+        if len(heads) > 1:  # the same id, but each new Ray head ran it again
+            out.append(f"RayCluster {ns}/{cluster}: Ray job {sid!r} was accepted by "
+                       f"{len(heads)} lives of its head (the job ran again after a head restart)")
     for (ns, name), job in sorted(sim.monitor.latest["RayJob"].items()):
         status = job["status"]
         if status.get("jobDeploymentStatus") != "Complete" or \

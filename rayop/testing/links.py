@@ -57,6 +57,8 @@ class Submission:
     submission_id: str
     at: float
     actor: str
+    incarnation: int = 0
+    """Which life of the cluster's Ray head took it (a head restarted is a new Ray)."""
 
 
 @dataclass
@@ -266,7 +268,8 @@ class DashboardLink:
         self._check()
         sid = await self.inner.submit_job(submission)
         self.state.submissions.append(
-            Submission(self.namespace, self.cluster, sid, self.state.now(), self.state.identity))
+            Submission(self.namespace, self.cluster, sid, self.state.now(), self.state.identity,
+                       int(getattr(self.inner, "incarnation", 0))))
         self._did(f"submit_job {sid}")
         return sid
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import random
 from collections.abc import Awaitable, Callable, Iterable
@@ -254,10 +255,15 @@ class Simulation:
                                             identity=slot.identity)
         options = ManagerOptions(graceful_shutdown_timeout=30.0, leader_election=election,
                                  seed=self.rng.getrandbits(64))
+        # Every process draws its own names (clusters, submission ids), as real ones do: two
+        # managers sharing a seed would re-draw each other's names on a failover.
+        operator = self._operator
+        if operator.seed is not None:
+            operator = dataclasses.replace(operator, seed=self.rng.getrandbits(63))
         dashboards = DashboardLinks(self.dashboards, state)
         manager = operator_manager(ClusterLink(self.cluster, state), clock=self.clock,
                                    dashboards=dashboards, controllers=self._controllers,
-                                   operator=self._operator, restarts=self.restarts,
+                                   operator=operator, restarts=self.restarts,
                                    options=options, setup=self._setup)
         state.manager = manager
         if self.record_reconciles:

@@ -20,6 +20,7 @@ from rayop.testing import (
     LinkState,
     NotSettled,
     Simulation,
+    Submission,
     Timeline,
     rayjob_manifest,
 )
@@ -153,6 +154,17 @@ async def test_a_lost_submission_and_an_orphan_are_flagged() -> None:
         assert ("exactly-once", "RayJob default/job-0 completed, but its Ray job 'job-0-abcde' "
                 "was never accepted by cluster job-0-xyz12 (a lost submission)") in found
         assert ("orphan", "RayCluster default/stray has no owner") in found
+
+
+async def test_one_submission_id_accepted_by_two_lives_of_a_head_is_flagged() -> None:
+    # The same id twice is no duplicate to one Ray head, but a head restarted is a new Ray that
+    # remembers nothing: accepting the id again runs the job again.
+    async with Simulation(seed=2, controllers=()) as sim:
+        sim.submissions.extend([Submission("default", "c", "job-0-abcde", 1.0, "m0.1", 0),
+                                Submission("default", "c", "job-0-abcde", 9.0, "m0.1", 1)])
+        found = {(v.invariant, v.message) for v in sim.check_invariants()}
+        assert ("exactly-once", "RayCluster default/c: Ray job 'job-0-abcde' was accepted by 2 "
+                "lives of its head (the job ran again after a head restart)") in found
 
 
 async def test_the_failure_report_names_the_violation_the_replay_and_the_timeline() -> None:

@@ -135,6 +135,8 @@ class FakeDashboard:
         self._apps: dict[str, FakeApp] = {}
         self._deleting: dict[str, tuple[FakeApp, float]] = {}
         self._alive = True
+        self.incarnation = 0
+        """How many times this head was started again after a kill (each time a new Ray)."""
         self._serve_started = False
 
     # -- scripting ------------------------------------------------------------------------------
@@ -197,12 +199,17 @@ class FakeDashboard:
         self._faults.clear()
 
     def set_alive(self, alive: bool) -> None:
-        """Start or kill the head; a killed head forgets every job and application."""
+        """Start or kill the head; a killed head forgets every job and application.
+
+        Each start after a kill is a new Ray (``incarnation`` counts them).
+        """
         if not alive:
             self._jobs.clear()
             self._apps.clear()
             self._deleting.clear()
             self._serve_started = False
+        elif not self._alive:
+            self.incarnation += 1
         self._alive = alive
 
     @property
