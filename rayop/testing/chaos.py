@@ -51,7 +51,7 @@ __all__ = ["PROFILES", "Action", "FaultMix", "FaultSchedule", "draw_faults", "ru
 API_FAULTS = ("conflict", "throttle", "server-error", "unavailable", "timeout",
               "ambiguous-create", "watch-drop", "watch-expire", "stale-read")
 TIMED_FAULTS = ("lag", "pod-crash", "eviction", "head-loss", "dashboard-outage",
-                "dashboard-slow", "crash", "leader-change")
+                "dashboard-slow", "crash", "leader-change", "api-partition")
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ PROFILES: dict[str, FaultMix] = {
     "ci": FaultMix(),
     "harsh": FaultMix(api_faults=len(API_FAULTS), max_rate=0.2, randomise=True, timed={
         "lag": 3, "pod-crash": 3, "eviction": 2, "head-loss": 2, "dashboard-outage": 3,
-        "dashboard-slow": 2, "crash": 4, "leader-change": 3}),
+        "dashboard-slow": 2, "crash": 4, "leader-change": 3, "api-partition": 2}),
 }
 """The sweep's fault profiles: ``ci`` (the standard mix) and ``harsh`` (every API fault kind
 possible, up to 20 % of requests each, more timed faults, always two managers)."""
@@ -119,7 +119,7 @@ def draw_faults(seed: int, mix: FaultMix | None = None, *, managers: int = 1) ->
     actions: list[Action] = []
     for fault in TIMED_FAULTS:
         most = mix.timed.get(fault, 0)
-        if fault == "leader-change" and managers < 2:
+        if fault in ("leader-change", "api-partition") and managers < 2:
             continue
         for _ in range(rng.randint(0, most)):
             actions.append(Action(round(rng.uniform(5.0, mix.window), 2), fault,
@@ -221,6 +221,8 @@ class _Player:
                 await self._crash(pick)
             case "leader-change":
                 return await self._leader_change(pick)
+            case "api-partition":
+                return self._api_partition(pick)
         return None
 
     async def _head_loss(self, pick: int) -> None:
@@ -310,6 +312,18 @@ class _Player:
         self.note("leader-change", "", f"{identity} {'killed' if how == 1 else 'stopped'}")
         await self.sim.restart_manager(leader, graceful=how == 2)
         return None
+
+
+    def _api_partition(self, pick: int) -> tuple[float, _Undo] | None:
+        """The leader loses the API server but still reaches Ray: only the lease fences it."""
+        leader = self.sim.leader()
+        if leader is None:
+            return None
+        duration = 15.0 + pick % 30
+        self.note("api-partition", "", f"{self.sim.slots[leader].identity} cut from the API "
+                  f"server (not from Ray) for {duration:g}s")
+        self.sim.partition(leader, True, ray=False)
+        return duration, lambda: self.sim.partition(leader, False)
 
 
 def _key(obj: Obj) -> tuple[str, str]:

@@ -74,6 +74,9 @@ class LinkState:
     manager: Manager | None = None
     severed: bool = False
     partitioned: bool = False
+    """Cut from the API server: every API call times out."""
+    ray_partitioned: bool = False
+    """Cut from Ray: every dashboard call fails (a partition may cut one and not the other)."""
     crash_after: int | None = None
     crash_on: str | None = None
     """Crash right after the next write whose ``kind namespace/name verb`` contains this."""
@@ -257,7 +260,7 @@ class DashboardLink:
     def _check(self) -> None:
         if self.state.severed:
             raise DashboardError(f"{self.state.identity} is dead: connection refused")
-        if self.state.partitioned:
+        if self.state.ray_partitioned:
             raise DashboardError(f"{self.state.identity} is partitioned: no answer")
 
     def _did(self, detail: str) -> None:

@@ -43,6 +43,7 @@ from rayop.runtime.errors import AlreadyExists, ApiError, NotFound, RayopError
 from rayop.runtime.leader import LeaderElectionConfig
 from rayop.runtime.manager import LeaderElectionLost, Manager, ManagerOptions
 from rayop.runtime.reconcile import Reconciler, Request, Result
+from rayop.runtime.sharedinformers import CacheSyncTimeout
 from rayop.testing.env import Condition, FakeEnv, operator_manager
 from rayop.testing.invariants import Monitor, Violation, check_world
 from rayop.testing.links import ClusterLink, DashboardLinks, LinkState, Submission
@@ -78,6 +79,7 @@ class ManagerSlot:
     manager: Manager | None = None
     task: asyncio.Task[None] | None = None
     partitioned: bool = False
+    ray_partitioned: bool = False
 
     @property
     def identity(self) -> str:
@@ -248,6 +250,7 @@ class Simulation:
             on_crash=lambda s: self._spawn(self._crashed(slot, s)),
             on_violation=lambda text: self.violate("write-after-lease-loss", text),
             submissions=self.submissions, partitioned=slot.partitioned,
+            ray_partitioned=slot.ray_partitioned,
         )
         election = None
         if self.leader_election:
@@ -289,6 +292,11 @@ class Simulation:
         if isinstance(exc, LeaderElectionLost):
             self.timeline.add(self.clock.monotonic(), "manager", "", slot.identity,
                               "lost the lease; exits and is restarted")
+        elif isinstance(exc, CacheSyncTimeout):
+            # As controller-runtime's manager does: it exits, and its pod is restarted; an
+            # operator that never syncs still fails the converge invariant.
+            self.timeline.add(self.clock.monotonic(), "manager", "", slot.identity,
+                              f"exits: {exc}; is restarted")
         else:
             self.violate("unhandled", f"manager {slot.identity} died: {exc!r}")
         self._spawn(self._respawn(slot))
@@ -355,12 +363,18 @@ class Simulation:
         if state is not None:
             state.crash_on = text
 
-    def partition(self, index: int, partitioned: bool) -> None:
-        """Cut manager ``index`` off from the API server and Ray (or reconnect it)."""
+    def partition(self, index: int, partitioned: bool, *, ray: bool = True) -> None:
+        """Cut manager ``index`` off from the API server and (``ray``) Ray, or reconnect it.
+
+        ``ray=False`` cuts the API only: the manager loses its lease but can still call Ray,
+        so only the lease fence (``FencedDashboards``) keeps it from acting there.
+        """
         slot = self.slots[index]
         slot.partitioned = partitioned
+        slot.ray_partitioned = partitioned and ray
         if slot.state is not None:
-            slot.state.partitioned = partitioned
+            slot.state.partitioned = slot.partitioned
+            slot.state.ray_partitioned = slot.ray_partitioned
 
     def leader(self) -> int | None:
         """The index of the manager leading now (with one manager and no election: 0)."""

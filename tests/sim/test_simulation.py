@@ -116,6 +116,29 @@ async def test_a_partitioned_leader_loses_its_lease_and_the_other_manager_finish
         sim.assert_invariants()  # among them: no write after a lease was lost
 
 
+async def test_a_leader_cut_from_the_api_but_not_from_ray_stops_calling_ray() -> None:
+    # Ray still answers it, so only the lease fences it: once it stops leading (its renew
+    # deadline), it neither writes nor calls Ray, and the new leader finishes the job once.
+    async with Simulation(seed=8, managers=2) as sim:
+        await sim.run_until(lambda: sim.leader() is not None, timeout=60)
+        first = sim.leader()
+        assert first is not None
+        await sim.apply(rayjob_manifest("job-0"))
+        await sim.run_until(lambda: job_phase(sim) == "Initializing", timeout=120)
+        old = sim.slots[first].identity
+        sim.partition(first, True, ray=False)
+        await sim.run_until(lambda: sim.leader() not in (None, first), timeout=120)
+        await sim.run_until(lambda: job_phase(sim) == "Complete", timeout=900)
+        sim.partition(first, False)
+        ray_calls = [e for e in sim.timeline.select(what="write")
+                     if e.actor == old and e.obj.startswith("RayHead")]
+        lost = [e for e in sim.timeline.select(what="manager") if "lost the lease" in e.detail]
+        assert [e.actor for e in lost] == [old]
+        assert all(e.at < lost[0].at for e in ray_calls)
+        assert len(sim.submissions) == 1
+        sim.assert_invariants()  # among them: no write or Ray call after the lease was lost
+
+
 def test_a_write_after_the_lease_was_lost_is_flagged() -> None:
     flagged: list[str] = []
     lost = SimpleNamespace(is_set=lambda: True)
