@@ -20,19 +20,23 @@ import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+import yaml
+
 from rayop.operator.rbac import PolicyRule
 from rayop.ray.dashboard import DashboardProvider, FencedDashboards
 from rayop.ray.kinds import RAY_KINDS, RAYCLUSTER, RAYJOB, RAYSERVICE
+from rayop.ray.resources.serve import load_yaml
 from rayop.reconcilers.raycluster import RayClusterReconciler
 from rayop.reconcilers.rayjob import RayJobReconciler
 from rayop.reconcilers.rayjob.metrics import RayJobMetrics
 from rayop.reconcilers.rayservice import RayServiceReconciler
 from rayop.reconcilers.rayservice.metrics import RayServiceMetrics
-from rayop.runtime.client import POD, SERVICE, Kind
+from rayop.runtime.client import POD, SERVICE, Kind, Obj
 from rayop.runtime.controller import Controller
 from rayop.runtime.manager import Manager, Watch
 from rayop.runtime.reconcile import Reconciler
 from rayop.runtime.reconcile_events import FailureEvents
+from rayop.runtime.redaction import secret_values
 
 __all__ = [
     "CONTROLLERS",
@@ -47,6 +51,7 @@ __all__ = [
     "build_rayjob",
     "build_rayservice",
     "resolve",
+    "runtime_env_secrets",
 ]
 
 
@@ -70,6 +75,26 @@ class OperatorOptions:
         if self.seed is None or restarts == 0:
             return self
         return dataclasses.replace(self, seed=self.seed + 7919 * restarts)
+
+
+def runtime_env_secrets(obj: Obj) -> set[str]:
+    """The values of the ``env_vars`` of the runtime environments in a RayJob or RayService.
+
+    They live in YAML strings (``runtimeEnvYAML``, ``serveConfigV2``), out of reach of a walk
+    of the object; each is parsed (bounded, as validation parses it) and walked.
+    """
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    found: set[str] = set()
+    for key in ("runtimeEnvYAML", "runtimeEnv", "serveConfigV2"):
+        text = (spec or {}).get(key)
+        if not isinstance(text, str) or "env_vars" not in text:
+            continue
+        try:
+            document = load_yaml(text)
+        except yaml.YAMLError:
+            continue
+        found |= secret_values(document)
+    return found
 
 
 Build = Callable[[Manager, DashboardProvider, OperatorOptions, random.Random], Reconciler]
@@ -202,6 +227,7 @@ def add_ray_controllers(
     specs = resolve(controllers)
     # Ray calls that act are fenced like the manager's API writes: none once the lease is gone
     dashboards = FencedDashboards(dashboards, lambda: manager.is_leader)
+    manager.events.find_secrets_with(runtime_env_secrets)
     rng = random.Random(opts.seed)
     added: list[Controller] = []
     for spec in specs:

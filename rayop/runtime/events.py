@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,6 +24,7 @@ from rayop.runtime.client import EVENT, ClusterClient, Obj
 from rayop.runtime.clock import Clock, RealClock, format_time
 from rayop.runtime.clock import timeout as clock_timeout
 from rayop.runtime.errors import ApiError, NotFound
+from rayop.runtime.redaction import MIN_SECRET, scrub, secret_values
 
 __all__ = ["EventRecorder", "EventType"]
 
@@ -50,6 +52,7 @@ class EventRecorder:
         clock: Clock | None = None,
         cache_size: int = 4096,
         max_message: int = 1024,
+        secrets: Callable[[Obj], frozenset[str]] = secret_values,
     ) -> None:
         self._client = client
         self._component = component
@@ -57,6 +60,7 @@ class EventRecorder:
         self._seen: OrderedDict[tuple[str, ...], tuple[str, str, int]] = OrderedDict()
         self._cache_size = cache_size
         self._max_message = max_message
+        self._secrets = secrets
         self._pending: asyncio.Queue[_Pending] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._seq = itertools.count()
@@ -64,8 +68,26 @@ class EventRecorder:
         self.written = 0
         self.dropped = 0
 
+    def scrub(self, obj: Obj, text: str) -> str:
+        """``text`` without the secret values ``obj`` holds (``rayop.runtime.redaction``)."""
+        return scrub(text, self._secrets(obj))
+
+    def find_secrets_with(self, extra: Callable[[Obj], Iterable[str]]) -> None:
+        """Also treat what ``extra(obj)`` returns as secret values of ``obj`` (a domain's own)."""
+        before = self._secrets
+        self._secrets = lambda obj: before(obj) | frozenset(
+            v for v in extra(obj) if len(v) >= MIN_SECRET)
+
+    def secrets_of(self, obj: Obj) -> frozenset[str]:
+        """The secret values ``obj`` holds, as this recorder finds them."""
+        return self._secrets(obj)
+
     def event(self, obj: Obj, type: EventType, reason: str, message: str) -> None:
-        """Record an event about ``obj``; returns at once and never raises."""
+        """Record an event about ``obj``; returns at once and never raises.
+
+        The message is scrubbed of the secret values ``obj`` holds first.
+        """
+        message = self.scrub(obj, message)
         meta = obj.get("metadata") or {}
         involved = {
             "apiVersion": obj.get("apiVersion", ""),

@@ -2,26 +2,28 @@
 
 Every line a reconcile writes carries the controller, the object's namespace and name and a
 reconcile id (bound by the controller). Values under keys that name secrets — tokens, passwords,
-environment variables of pod specs — are replaced with ``[redacted]`` before anything is printed.
+environment variables of pod specs — are replaced with ``[redacted]`` before anything is printed,
+and so are, inside any text, the secret values of the object a failed reconcile was about
+(:mod:`rayop.runtime.redaction`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, Literal
 
 import structlog
 
+from rayop.runtime.redaction import REDACTED, SECRET_KEY, current_secrets, scrub
+
 __all__ = ["LogFormat", "configure_logging", "redact"]
 
 LogFormat = Literal["json", "console"]
 
-_SECRET_KEY = re.compile(r"(token|password|passwd|secret|authorization|credential|^env$|env_vars)",
-                         re.IGNORECASE)
-_REDACTED = "[redacted]"
+_SECRET_KEY = SECRET_KEY
+_REDACTED = REDACTED
 
 
 def _scrub(value: Any, depth: int = 0) -> Any:
@@ -38,12 +40,18 @@ def _scrub(value: Any, depth: int = 0) -> Any:
 def redact(
     logger: Any, method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """A structlog processor: replace values under secret-looking keys, at any depth."""
+    """A structlog processor: blank values under secret-looking keys, at any depth.
+
+    Inside text it also replaces the secret values of the object a failed reconcile was about
+    (:mod:`rayop.runtime.redaction`).
+    """
+    values = current_secrets()
     for key in list(event):
         if _SECRET_KEY.search(key):
             event[key] = _REDACTED
         else:
-            event[key] = _scrub(event[key])
+            value = _scrub(event[key])
+            event[key] = scrub(value, values) if isinstance(value, str) else value
     return event
 
 

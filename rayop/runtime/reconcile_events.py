@@ -22,6 +22,7 @@ from rayop.runtime.client import Kind
 from rayop.runtime.errors import ApiError, Conflict, TerminalError
 from rayop.runtime.events import EventRecorder
 from rayop.runtime.reconcile import Reconciler, Request, Result
+from rayop.runtime.redaction import use_secrets
 
 __all__ = ["FailureEvents"]
 
@@ -47,6 +48,7 @@ class FailureEvents:
         except Exception as err:
             obj = self._cache.get(self.kind, request.name, namespace=request.namespace)
             if obj is not None:
+                use_secrets(self._events.secrets_of(obj))  # the controller logs the error next
                 self._events.warning(obj, REASON, f"reconcile failed, retrying: {_describe(err)}")
             raise
 

@@ -123,7 +123,7 @@ class StatusWriter:
         generation as ``observedGeneration``. The event goes out only when the status changed, so
         a repeated reconcile does not repeat it. True when written.
         """
-        message = "; ".join(problems)
+        message = self.events.scrub(obj, "; ".join(problems))
         new = {**(obj.get("status") or {}), **(status or {}), "reason": INVALID_SPEC_REASON,
                "message": message, "observedGeneration": obj["metadata"].get("generation")}
         if not await self.write(obj, new):

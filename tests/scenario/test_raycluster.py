@@ -358,3 +358,25 @@ async def test_a_pod_the_api_server_refuses_fails_the_cluster_naming_the_templat
         await env.apply(manifest(replicas=1))
         await until_ready(env)
         assert len(pods_of(env, NAME)) == 2
+
+
+async def test_secrets_in_the_spec_are_never_quoted_in_status_or_events() -> None:
+    # The API server's refusal quotes the pod's fields, a failed write may quote a URL: what a
+    # user reads in `kubectl describe` must not show the env var's value nor a URL's password.
+    secret = "hf_0123456789abcdef"
+    cluster = manifest()
+    container = cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+    container["env"] = [{"name": "HF_TOKEN", "value": secret}]
+    faults = FaultPlan()
+    faults.fail(ServerError(f"etcd: env HF_TOKEN={secret} via https://u:pw-998877@etcd.invalid"),
+                verb="create", kind=SERVICE, times=1)
+    faults.fail(ApiError.from_status({
+        "kind": "Status", "status": "Failure", "code": 422, "reason": "Invalid",
+        "message": f'Pod "x" is invalid: spec.containers[0].env[0].value: Invalid value: '
+                   f'"{secret}"'}), verb="create", kind=POD, times=None)
+    async with FakeEnv(seed=33, controllers=["raycluster"], faults=faults) as env:
+        await env.apply(cluster)
+        await env.run_until(lambda: st(env).get("state") == "failed", timeout=60)
+        texts = [st(env)["message"], *(e["message"] for e in events(env))]
+        assert any("[redacted]" in t for t in texts)
+        assert not [t for t in texts if secret in t or "pw-998877" in t], texts
