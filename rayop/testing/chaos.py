@@ -160,7 +160,10 @@ def install_api_faults(sim: Simulation, schedule: FaultSchedule) -> None:
                 plan.expire_watch(after_events=schedule.seed % 7, probability=rate * 2,
                                   times=None)
             case "stale-read":
-                plan.stale_reads(1 + schedule.seed % 4, probability=rate * 2, times=None)
+                # Lists, as a watch cache serves them (resourceVersion "0"); a GET without a
+                # resourceVersion is a quorum read on a real API server, never stale.
+                plan.stale_reads(1 + schedule.seed % 4, verb="list", probability=rate * 2,
+                                 times=None)
 
 
 _Undo = Callable[[], None]
