@@ -91,6 +91,19 @@ class Actions:
                                f"{changed} pods of RayCluster {cluster}")
         return changed, serving
 
+    async def head_ready_live(self, namespace: str, cluster: str) -> bool:
+        """True when the API server (not the cache) has a head pod of ``cluster`` Ready."""
+        for pod in self._pods_of(namespace, cluster):
+            if (pod["metadata"].get("labels") or {}).get(LABEL_NODE_TYPE) != "head":
+                continue
+            try:
+                fresh = await self.client.get(POD, pod["metadata"]["name"], namespace=namespace)
+            except NotFound:
+                continue
+            if pod_ready(fresh) and not fresh["metadata"].get("deletionTimestamp"):
+                return True
+        return False
+
     def _pods_of(self, namespace: str, cluster: str) -> list[Obj]:
         """The cached pods of a cluster, through the owner index when the cluster is cached.
 

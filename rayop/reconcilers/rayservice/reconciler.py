@@ -461,12 +461,18 @@ class RayServiceReconciler:
         return out
 
     async def _cannot_serve_live(self, obs: Observation, name: str) -> bool:
-        """True when the API server, not only the cache, says cluster ``name`` cannot serve."""
+        """True when the API server, not only the cache, says cluster ``name`` cannot serve.
+
+        The RayCluster read live, then its head pod: a RayCluster status written from a lagging
+        pod cache (by a new leader) can say "not ready" while the head pod serves.
+        """
         try:
             fresh = await self.client.get(RAYCLUSTER, name, namespace=obs.namespace)
         except NotFound:
             return True
-        return bool(fresh["metadata"].get("deletionTimestamp")) or not can_serve(fresh)
+        if fresh["metadata"].get("deletionTimestamp"):
+            return True
+        return not can_serve(fresh) and not await self.act.head_ready_live(obs.namespace, name)
 
     def _ready_to_switch(self, obs: Observation, clusters: Mapping[str, Obj],
                          pending: ServeView, serving: Mapping[str, Serving]) -> bool:
