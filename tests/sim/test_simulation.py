@@ -97,14 +97,19 @@ async def test_a_manager_killed_right_after_ray_accepted_the_job_does_not_submit
         sim.assert_invariants()
 
 
+async def _leader_with_a_job_started(sim: Simulation) -> tuple[int, str]:
+    """Wait for a leader, start a RayJob; the leader's slot and identity."""
+    await sim.run_until(lambda: sim.leader() is not None, timeout=60)
+    first = sim.leader()
+    assert first is not None
+    await sim.apply(rayjob_manifest("job-0"))
+    await sim.run_until(lambda: job_phase(sim) == "Initializing", timeout=120)
+    return first, sim.slots[first].identity
+
+
 async def test_a_partitioned_leader_loses_its_lease_and_the_other_manager_finishes() -> None:
     async with Simulation(seed=8, managers=2) as sim:
-        await sim.run_until(lambda: sim.leader() is not None, timeout=60)
-        first = sim.leader()
-        assert first is not None
-        await sim.apply(rayjob_manifest("job-0"))
-        await sim.run_until(lambda: job_phase(sim) == "Initializing", timeout=120)
-        old = sim.slots[first].identity
+        first, old = await _leader_with_a_job_started(sim)
         sim.partition(first, True)
         await sim.run_until(lambda: sim.leader() not in (None, first), timeout=120)
         sim.partition(first, False)
@@ -120,12 +125,7 @@ async def test_a_leader_cut_from_the_api_but_not_from_ray_stops_calling_ray() ->
     # Ray still answers it, so only the lease fences it: once it stops leading (its renew
     # deadline), it neither writes nor calls Ray, and the new leader finishes the job once.
     async with Simulation(seed=8, managers=2) as sim:
-        await sim.run_until(lambda: sim.leader() is not None, timeout=60)
-        first = sim.leader()
-        assert first is not None
-        await sim.apply(rayjob_manifest("job-0"))
-        await sim.run_until(lambda: job_phase(sim) == "Initializing", timeout=120)
-        old = sim.slots[first].identity
+        first, old = await _leader_with_a_job_started(sim)
         sim.partition(first, True, ray=False)
         await sim.run_until(lambda: sim.leader() not in (None, first), timeout=120)
         await sim.run_until(lambda: job_phase(sim) == "Complete", timeout=900)
