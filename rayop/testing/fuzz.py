@@ -69,6 +69,7 @@ HOSTILE_YAML: tuple[str, ...] = (
     _laughs(9),                                   # a billion laughs: 9**9 nodes from 300 bytes
     _laughs(4),                                   # a small expansion: 6,561 nodes, allowed
     "a: &a [*a]\n",                               # an alias inside its own anchor
+    "a: &a " + "x" * 100_000 + "\nb: [" + ", ".join(["*a"] * 100) + "]\n",  # 10 MB by alias
     "[" * 10_000,                                 # past every parser's nesting limit
     "{a: " * 80 + "1" + "}" * 80,                 # past rayop's 64 levels, within libyaml's
     "a: 1\na: 2\n",                               # a duplicate key

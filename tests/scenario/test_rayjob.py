@@ -696,6 +696,8 @@ INVALID: dict[str, tuple[dict[str, Any], str]] = {
     "yaml-bomb": ({"runtimeEnvYAML": laughs(9)}, "spec.runtimeEnvYAML"),
     "yaml-recursion": ({"runtimeEnvYAML": "[" * 10_000}, "spec.runtimeEnvYAML"),
     "yaml-self-alias": ({"runtimeEnvYAML": "a: &a [*a]"}, "spec.runtimeEnvYAML"),
+    "yaml-scalar-bomb": ({"runtimeEnvYAML": "a: &a " + "x" * 100_000 + "\nb: ["
+                          + ", ".join(["*a"] * 100) + "]\n"}, "spec.runtimeEnvYAML"),
 }
 
 

@@ -20,6 +20,7 @@ from rayop.runtime.errors import RayopError
 from rayop.runtime.models import WireModel
 
 __all__ = [
+    "MAX_YAML_CHARS",
     "MAX_YAML_DEPTH",
     "MAX_YAML_NODES",
     "ServeDeploymentGraphSpec",
@@ -48,6 +49,11 @@ MAX_YAML_NODES = 100_000
 10**9 from 600 bytes): what is sent to Ray is the expanded document."""
 
 
+MAX_YAML_CHARS = 4 * 2**20
+"""The most scalar text a YAML document may hold once its aliases are expanded (4 MiB): a 100 KB
+string named a thousand times is 100 MB sent to Ray."""
+
+
 class YAMLTooBig(RayopError, yaml.YAMLError):
     """A YAML document beyond rayop's bounds: too deep, or too large once aliases are expanded."""
 
@@ -60,28 +66,31 @@ class YAMLTooBig(RayopError, yaml.YAMLError):
 def _check_bounds(text: str, loader: Any) -> None:
     """Walk the document's events (no recursion, no construction) and refuse it past the bounds.
 
-    Depth counts open collections; the expanded size counts each node once per place it appears,
-    an alias counting as the whole node it names, so aliases of aliases multiply as they would
-    when Ray's JSON is built. An alias to a collection still open (a recursive document) is
-    refused too.
+    Depth counts open collections; the expanded size counts each node, and each scalar's text,
+    once per place it appears — an alias counting as the whole node it names — so aliases of
+    aliases multiply as they would when Ray's JSON is built. An alias to a collection still
+    open (a recursive document) is refused too.
     """
-    sizes: dict[str, int] = {}  # anchor -> expanded size of its finished node
+    sizes: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, chars) of its finished node
     open_anchors: set[str] = set()
-    stack: list[tuple[str | None, int]] = []  # (anchor, size so far) per open collection
-    total = 0
+    stack: list[tuple[str | None, int, int]] = []  # (anchor, nodes, chars) per open collection
+    total = [0, 0]
 
-    def finish(anchor: str | None, size: int, mark: Any) -> None:
-        nonlocal total
+    def finish(anchor: str | None, nodes: int, chars: int, mark: Any) -> None:
         if anchor:
-            sizes[anchor] = size
+            sizes[anchor] = (nodes, chars)
         if stack:
-            parent_anchor, parent_size = stack[-1]
-            stack[-1] = (parent_anchor, parent_size + size)
+            parent, parent_nodes, parent_chars = stack[-1]
+            stack[-1] = (parent, parent_nodes + nodes, parent_chars + chars)
         else:
-            total += size
-        if total + sum(s for _, s in stack) > MAX_YAML_NODES:
+            total[0] += nodes
+            total[1] += chars
+        if total[0] + sum(n for _, n, _ in stack) > MAX_YAML_NODES:
             raise YAMLTooBig(f"expands to more than {MAX_YAML_NODES} nodes (through its aliases)",
                              mark)
+        if total[1] + sum(c for _, _, c in stack) > MAX_YAML_CHARS:
+            raise YAMLTooBig(f"expands to more than {MAX_YAML_CHARS // 2**20} MiB of text "
+                             "(through its aliases)", mark)
 
     for event in yaml.parse(text, Loader=loader):
         mark = event.start_mark
@@ -91,18 +100,18 @@ def _check_bounds(text: str, loader: Any) -> None:
             anchor = event.anchor
             if anchor:
                 open_anchors.add(anchor)
-            stack.append((anchor, 1))
+            stack.append((anchor, 1, 0))
         elif isinstance(event, yaml.CollectionEndEvent):
-            anchor, size = stack.pop()
+            anchor, nodes, chars = stack.pop()
             if anchor:
                 open_anchors.discard(anchor)
-            finish(anchor, size, mark)
+            finish(anchor, nodes, chars, mark)
         elif isinstance(event, yaml.ScalarEvent):
-            finish(event.anchor, 1, mark)
+            finish(event.anchor, 1, len(event.value), mark)
         elif isinstance(event, yaml.AliasEvent):
             if event.anchor in open_anchors:
                 raise YAMLTooBig(f"the alias *{event.anchor} refers to itself", mark)
-            finish(None, sizes.get(str(event.anchor), 1), mark)
+            finish(None, *sizes.get(str(event.anchor), (1, 0)), mark)
 
 
 def load_yaml(text: str) -> Any:
