@@ -113,3 +113,51 @@ def test_a_pod_that_cannot_start_says_why_and_one_that_is_starting_does_not() ->
     assert pod_start_failure(pod("ContainerCreating")) is None
     assert pod_start_failure(pod("ErrImageNeverPull", 'image "x" is not present')) == (
         'pod p: container ray-head: ErrImageNeverPull: image "x" is not present')
+
+
+# rayStartParams as KubeRay's samples write them, and the flags KubeRay renders for them.
+START_PARAMS: list[tuple[dict[str, str], list[str], list[str]]] = [
+    ({"include-dashboard": "true"}, ["--include-dashboard=true"], ["--include-dashboard"]),
+    ({"include-dashboard": "False"}, ["--include-dashboard=False"], []),
+    ({"no-monitor": "true"}, ["--no-monitor"], ["--no-monitor=true"]),
+    ({"no-monitor": "false"}, [], ["--no-monitor"]),
+    ({"disable-usage-stats": "TRUE"}, ["--disable-usage-stats"], []),
+    ({"log-color": "true"}, ["--log-color=true"], []),
+    ({"num-cpus": "0", "object-store-memory": "100000000"},
+     ["--num-cpus=0", "--object-store-memory=100000000"], []),
+    ({"resources": '\'{"accelerator": 1}\''}, ["--resources='{\"accelerator\": 1}'"], []),
+]
+
+
+def _ray_start_args(params: dict[str, str], *, head: bool) -> list[str]:
+    import shlex
+
+    cluster = _cluster()
+    group = "headGroupSpec" if head else "workerGroupSpecs"
+    target = cluster["spec"][group] if head else cluster["spec"][group][0]
+    target["rayStartParams"] = params
+    spec = parse_raycluster(cluster).spec
+    pod = (build_head_pod(cluster, spec.head_group_spec) if head
+           else build_worker_pod(cluster, spec.worker_group_specs[0]))
+    command = pod["spec"]["containers"][0]["args"][0].split("; ", 1)[1]
+    words = shlex.split(command)
+    assert words[:2] == ["ray", "start"]
+    return words[2:]
+
+
+@pytest.mark.parametrize(("params", "present", "absent"), START_PARAMS)
+def test_start_params_render_as_kuberay_renders_them(
+        params: dict[str, str], present: list[str], absent: list[str]) -> None:
+    args = _ray_start_args(params, head=True)
+    for flag in present:
+        assert args.count(flag) == 1, args
+    for flag in absent:
+        assert flag not in args, args
+
+
+@pytest.mark.parametrize("head", [True, False])
+@pytest.mark.parametrize(("params", "present", "absent"), START_PARAMS)
+def test_rays_own_parser_accepts_every_rendered_command(
+        params: dict[str, str], present: list[str], absent: list[str], head: bool) -> None:
+    scripts = pytest.importorskip("ray.scripts.scripts", reason="needs the ray extra")
+    scripts.start.make_context("start", _ray_start_args(params, head=head))  # raises if refused

@@ -158,7 +158,10 @@ def ray_start_command(params: dict[str, str] | None, *, head: bool, address: str
     """Build ``ray start`` from ``rayStartParams``: ``--key=value`` each, in a stable order.
 
     Workers point at the head Service (``address``); both block, as a container's main process
-    must. A value of ``"true"`` for a flag without argument (``--block``) is written bare.
+    must. As KubeRay renders them: a value of ``true`` or ``false`` (any case) makes an on-off
+    switch, written bare (``--no-monitor``) or left out, except for the three options Ray
+    takes with an explicit boolean (``--include-dashboard=false``, ``--log-color``,
+    ``--include-log-monitor``); every other value is ``--key=value``.
     """
     params = dict(params or {})
     parts = ["ray", "start"]
@@ -172,12 +175,17 @@ def ray_start_command(params: dict[str, str] | None, *, head: bool, address: str
     params.pop("block", None)
     for key in sorted(params):
         value = params[key]
-        parts.append(f"--{key}" if value == "true" and key in _BARE_FLAGS else f"--{key}={value}")
+        if value.lower() in ("true", "false") and key not in _VALUED_BOOLEANS:
+            if value.lower() == "true":
+                parts.append(f"--{key}")
+        else:
+            parts.append(f"--{key}={value}")
     parts.append("--block")
     return " ".join(shlex.quote(p) if p != "ray" else p for p in parts)
 
 
-_BARE_FLAGS = frozenset({"include-dashboard", "disable-usage-stats", "head"})
+_VALUED_BOOLEANS = frozenset({"log-color", "include-dashboard", "include-log-monitor"})
+"""The ``ray start`` options that take ``=true``/``=false`` (KubeRay's list)."""
 
 
 def _container_ports(template: Obj) -> dict[str, int]:
