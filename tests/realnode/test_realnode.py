@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from rayop.ray.resources.quantity import parse_quantity
 from realnode.kit import (
     Obj,
     Operator,
@@ -48,6 +49,8 @@ RAY_NODES = (
     "import ray, json; ray.init(logging_level='ERROR'); "
     "print(json.dumps([n['Resources'] for n in ray.nodes() if n['Alive']]))"
 )
+SHM_BYTES = ("import os, json; s = os.statvfs('/dev/shm'); "
+             "print(json.dumps(s.f_blocks * s.f_frsize))")
 JOB_LIST = (
     "import json; from ray.job_submission import JobSubmissionClient as C; "
     "print(json.dumps([[j.submission_id, str(j.status), j.message] "
@@ -144,6 +147,11 @@ def test_raycluster_ray_reports_the_container_limits(operator: Operator,
     resources = ray_python(node, ns, head_pod(node, name, ns), RAY_NODES)
     # Ray advertises each container's limits, not the node's 2 CPUs and 24 GiB
     assert sorted((r["CPU"], r["memory"]) for r in resources) == [(1.0, 1 * GiB), (1.0, 2 * GiB)]
+    # /dev/shm is the memory-backed volume, as large as the head container's memory limit
+    # (KubeRay's rule), not the container runtime's 64 MB: Ray's object store lives there
+    head = next(p for p in pods if p["metadata"]["labels"]["ray.io/node-type"] == "head")
+    limit = parse_quantity(head["spec"]["containers"][0]["resources"]["limits"]["memory"])
+    assert ray_python(node, ns, head["metadata"]["name"], SHM_BYTES) == int(limit)
     status = get(node, "raycluster", name, ns)["status"]  # type: ignore[index]
     assert status["readyWorkerReplicas"] == 1
     assert status["availableWorkerReplicas"] == 1

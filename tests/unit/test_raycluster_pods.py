@@ -161,3 +161,34 @@ def test_rays_own_parser_accepts_every_rendered_command(
         params: dict[str, str], present: list[str], absent: list[str], head: bool) -> None:
     scripts = pytest.importorskip("ray.scripts.scripts", reason="needs the ray extra")
     scripts.start.make_context("start", _ray_start_args(params, head=head))  # raises if refused
+
+
+def test_dev_shm_is_memory_backed_and_sized_as_kuberay_sizes_it() -> None:
+    cluster = _cluster()
+    cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "limits": {"cpu": "2", "memory": "3Gi"}, "requests": {"memory": "1Gi"}}
+    spec = parse_raycluster(cluster).spec
+    pod = build_head_pod(cluster, spec.head_group_spec)
+    main = pod["spec"]["containers"][0]
+    assert {"mountPath": "/dev/shm", "name": "shared-mem"} in main["volumeMounts"]
+    assert pod["spec"]["volumes"] == [  # the limit sizes it, not the request
+        {"name": "shared-mem", "emptyDir": {"medium": "Memory", "sizeLimit": "3Gi"}}]
+    worker = build_worker_pod(cluster, spec.worker_group_specs[0])  # no memory given: unsized
+    assert worker["spec"]["volumes"] == [{"name": "shared-mem", "emptyDir": {"medium": "Memory"}}]
+
+
+def test_a_container_that_mounts_dev_shm_itself_is_left_alone() -> None:
+    from rayop.reconcilers.raycluster.pods import add_shared_memory
+
+    own = {"name": "ray", "volumeMounts": [{"mountPath": "/dev/shm", "name": "mine"}],
+           "resources": {"requests": {"memory": "1Gi"}}}
+    spec: dict[str, object] = {"volumes": [{"name": "mine", "emptyDir": {}}]}
+    add_shared_memory(spec, own)
+    assert spec == {"volumes": [{"name": "mine", "emptyDir": {}}]}
+    assert own["volumeMounts"] == [{"mountPath": "/dev/shm", "name": "mine"}]
+
+    requested: dict[str, object] = {"name": "ray", "resources": {"requests": {"memory": "1Gi"}}}
+    spec = {}
+    add_shared_memory(spec, requested)  # no limit: the request sizes it
+    assert spec == {"volumes": [{"name": "shared-mem",
+                                 "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}}]}

@@ -25,6 +25,8 @@ __all__ = [
     "LABEL_GROUP",
     "LABEL_IDENTIFIER",
     "LABEL_NODE_TYPE",
+    "SHARED_MEMORY_VOLUME",
+    "add_shared_memory",
     "build_head_pod",
     "build_head_service",
     "build_worker_pod",
@@ -205,6 +207,35 @@ def _main_container(template: Obj) -> Obj:
     return main
 
 
+SHARED_MEMORY_VOLUME = "shared-mem"
+"""KubeRay's name for the memory-backed volume mounted at ``/dev/shm``."""
+
+
+def add_shared_memory(spec: dict[str, Any], container: Obj) -> None:
+    """Mount a memory-backed ``/dev/shm`` in ``container``, as KubeRay does.
+
+    Ray's object store lives in ``/dev/shm``; a container's default one is 64 MB, so without
+    this Ray falls back to disk. The volume is an ``emptyDir`` of medium ``Memory`` named
+    ``shared-mem``, its ``sizeLimit`` the container's memory limit (else its request, else
+    none); nothing is added when the container already mounts something at ``/dev/shm``, and
+    a volume of that name already in the pod is used as it is.
+    """
+    mounts = container.get("volumeMounts") or []
+    if any(isinstance(m, dict) and m.get("mountPath") == "/dev/shm" for m in mounts):
+        return
+    volumes = spec.setdefault("volumes", [])
+    if not any(isinstance(v, dict) and v.get("name") == SHARED_MEMORY_VOLUME for v in volumes):
+        resources = container.get("resources") or {}
+        memory = ((resources.get("limits") or {}).get("memory")
+                  or (resources.get("requests") or {}).get("memory"))
+        empty_dir: Obj = {"medium": "Memory"}
+        if memory is not None:
+            empty_dir["sizeLimit"] = str(memory)
+        volumes.append({"name": SHARED_MEMORY_VOLUME, "emptyDir": empty_dir})
+    container["volumeMounts"] = [*mounts, {"mountPath": "/dev/shm",
+                                           "name": SHARED_MEMORY_VOLUME}]
+
+
 def _pod_from_template(
     cluster: Obj, template: Obj, labels: dict[str, str], generate_name: str, command: str,
     env: list[Obj], probe_pair: tuple[Obj, Obj],
@@ -220,6 +251,7 @@ def _pod_from_template(
         main["env"] = [*(main.get("env") or []), *env]
         main.setdefault("livenessProbe", probe_pair[0])
         main.setdefault("readinessProbe", probe_pair[1])
+        add_shared_memory(spec, main)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
