@@ -234,6 +234,11 @@ class FakeEnv:
                                                           current["metadata"].get("annotations"))}
         return await self.cluster.replace(kind, merged, namespace=namespace)
 
+    @property
+    def manager_running(self) -> bool:
+        """True while the manager's task runs (it has neither stopped nor died)."""
+        return self._task is not None and not self._task.done()
+
     def get(self, kind: Kind, name: str, namespace: str = "default") -> Obj | None:
         """The object as the fake cluster holds it now, or None."""
         for obj in self.cluster.objects(kind):

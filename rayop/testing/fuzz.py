@@ -48,6 +48,7 @@ __all__ = [
     "FuzzCase",
     "Fuzzer",
     "LoopLag",
+    "billion_laughs",
     "schema_paths",
     "verdict",
 ]
@@ -59,15 +60,16 @@ MAX_OBJECT_BYTES = 1_400_000
 larger ones (the fake does not yet)."""
 
 
-def _laughs(levels: int, width: int = 9) -> str:
+def billion_laughs(levels: int, width: int = 9) -> str:
+    """A YAML mapping whose level i lists level i - 1 ``width`` times: width**levels nodes."""
     lines = ["l0: &l0 [lol]"]
     lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels + 1)]
     return "\n".join(lines) + "\n"
 
 
 HOSTILE_YAML: tuple[str, ...] = (
-    _laughs(9),                                   # a billion laughs: 9**9 nodes from 300 bytes
-    _laughs(4),                                   # a small expansion: 6,561 nodes, allowed
+    billion_laughs(9),  # a billion laughs: 9**9 nodes from 300 bytes
+    billion_laughs(4),  # a small expansion: 6,561 nodes, allowed
     "a: &a [*a]\n",                               # an alias inside its own anchor
     "a: &a " + "x" * 100_000 + "\nb: [" + ", ".join(["*a"] * 100) + "]\n",  # 10 MB by alias
     "[" * 10_000,                                 # past every parser's nesting limit
@@ -150,14 +152,16 @@ class Fuzzer:
             op = self.rng.choice(("schema", "schema", "retype", "drop", "graft"))
             if op == "schema":
                 path, sub = self.rng.choice(declared)
-                _set(obj, path, self.value(sub))
+                if not _set(obj, path, self.value(sub)):
+                    continue  # the path crosses a value of another shape
             else:
                 present = [p for p in _object_paths(obj) if p[:1] == (root,) and len(p) > 1]
                 if not present:
                     continue
                 path = self.rng.choice(present)
                 if op == "retype":
-                    _set(obj, path, self.junk())
+                    if not _set(obj, path, self.junk()):
+                        continue
                 elif op == "drop":
                     _drop(obj, path)
                 else:
@@ -276,8 +280,12 @@ def _get(obj: Any, path: Path) -> Any:
     return obj
 
 
-def _set(obj: Any, path: Path, value: Any) -> None:
-    """Set ``path`` to ``value``, making the mappings and lists on the way."""
+def _set(obj: Any, path: Path, value: Any) -> bool:
+    """Set ``path`` to ``value``, making the mappings and lists on the way.
+
+    False, and ``value`` not set, when the path crosses a value of another shape (a list where
+    the path names a key).
+    """
     node = obj
     for part, nxt in itertools.pairwise(path):
         empty: Any = [] if isinstance(nxt, int) else {}
@@ -292,14 +300,17 @@ def _set(obj: Any, path: Path, value: Any) -> None:
                 node[part] = empty
             node = node[part]
         else:
-            return
+            return False
     last = path[-1]
     if isinstance(node, dict) and isinstance(last, str):  # JSON keys are strings
         node[last] = value
-    elif isinstance(node, list) and isinstance(last, int):
+        return True
+    if isinstance(node, list) and isinstance(last, int):
         while len(node) <= last:
             node.append(None)
         node[last] = value
+        return True
+    return False
 
 
 def _drop(obj: Any, path: Path) -> None:

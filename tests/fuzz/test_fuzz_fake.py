@@ -48,7 +48,7 @@ async def test_hostile_objects_each_get_a_status_and_the_rest_converge(seed: int
         await env.run_until(lambda: env.clock.monotonic() - settled >= 60, timeout=61, step=5)
         objs = _objects(env)
         problems = failures(accepted, objs, env.cluster.objects(EVENT), seed)
-        manager_alive = env._task is not None and not env._task.done()
+        manager_alive = env.manager_running
     tally.cases += len(cases)
     tally.accepted += len(accepted)
     tally.rejected_by_rayop += sum(

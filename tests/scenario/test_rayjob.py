@@ -38,6 +38,7 @@ from rayop.runtime.client import POD, SERVICE, Obj
 from rayop.runtime.clock import parse_time
 from rayop.runtime.errors import ApiError, Conflict, Invalid, ServerError
 from rayop.testing.env import FakeEnv
+from rayop.testing.fuzz import billion_laughs
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 NAME = "job"
@@ -652,13 +653,6 @@ def nested(depth: int) -> Obj:
     return value
 
 
-def laughs(levels: int) -> str:
-    """A billion-laughs YAML mapping: each level's list names the previous one nine times."""
-    lines = ["env_vars: {}", "l0: &l0 [lol]"]
-    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
-    return "\n".join(lines) + "\n"
-
-
 # A pod template 5,000 levels deep (the API server takes 10,000 where a schema is open; orjson
 # alone fails past 254, Python recursion past ~330).
 DEEP_HEAD = {**HEAD_ONLY, "headGroupSpec": {**HEAD_ONLY["headGroupSpec"], "template": {
@@ -693,7 +687,7 @@ INVALID: dict[str, tuple[dict[str, Any], str]] = {
     # hostile input: each refused up front, naming the field, costing nothing per reconcile
     "deep-template": ({"rayClusterSpec": DEEP_HEAD},
                       "spec.rayClusterSpec.headGroupSpec.template.x.x.x"),
-    "yaml-bomb": ({"runtimeEnvYAML": laughs(9)}, "spec.runtimeEnvYAML"),
+    "yaml-bomb": ({"runtimeEnvYAML": billion_laughs(9)}, "spec.runtimeEnvYAML"),
     "yaml-recursion": ({"runtimeEnvYAML": "[" * 10_000}, "spec.runtimeEnvYAML"),
     "yaml-self-alias": ({"runtimeEnvYAML": "a: &a [*a]"}, "spec.runtimeEnvYAML"),
     "yaml-scalar-bomb": ({"runtimeEnvYAML": "a: &a " + "x" * 100_000 + "\nb: ["

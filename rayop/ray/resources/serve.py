@@ -74,21 +74,22 @@ def _check_bounds(text: str, loader: Any) -> None:
     sizes: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, chars) of its finished node
     open_anchors: set[str] = set()
     stack: list[tuple[str | None, int, int]] = []  # (anchor, nodes, chars) per open collection
-    total = [0, 0]
+    total_nodes = total_chars = 0  # of the finished top-level nodes
 
     def finish(anchor: str | None, nodes: int, chars: int, mark: Any) -> None:
+        nonlocal total_nodes, total_chars
         if anchor:
             sizes[anchor] = (nodes, chars)
         if stack:
             parent, parent_nodes, parent_chars = stack[-1]
             stack[-1] = (parent, parent_nodes + nodes, parent_chars + chars)
         else:
-            total[0] += nodes
-            total[1] += chars
-        if total[0] + sum(n for _, n, _ in stack) > MAX_YAML_NODES:
+            total_nodes += nodes
+            total_chars += chars
+        if total_nodes + sum(n for _, n, _ in stack) > MAX_YAML_NODES:
             raise YAMLTooBig(f"expands to more than {MAX_YAML_NODES} nodes (through its aliases)",
                              mark)
-        if total[1] + sum(c for _, _, c in stack) > MAX_YAML_CHARS:
+        if total_chars + sum(c for _, _, c in stack) > MAX_YAML_CHARS:
             raise YAMLTooBig(f"expands to more than {MAX_YAML_CHARS // 2**20} MiB of text "
                              "(through its aliases)", mark)
 
